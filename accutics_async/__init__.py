@@ -1,0 +1,72 @@
+"""accutics_async: an async-first client for the Accutics Open API.
+
+::
+
+    from accutics_async import AccuticsClient, F
+
+    async with AccuticsClient(token=..., base_url=...) as client:
+        resp = await client.get("/records/42")
+        async for record in client.paginate("/records", search=F("input_medium").eq("email")):
+            ...
+"""
+
+from ._client import AccuticsClient
+from ._models import CursorPagination, Meta, Page, PageNumberPagination, Record, Response
+from ._pagination import AsyncPager
+from ._retry import RetryPolicy, disable_retries
+from ._search import F, Filter, Search, SortKey, format_sort, parse_sort
+from ._version import __version__
+from .errors import (
+    AccuticsError,
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    DecodeError,
+    InvalidRequestError,
+    InvalidRouteError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    SearchSyntaxError,
+    ServerError,
+    TransportError,
+    UnsafeURLError,
+)
+
+__all__ = [
+    "APIError",
+    "AccuticsClient",
+    "AccuticsError",
+    "AsyncPager",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "CursorPagination",
+    "DecodeError",
+    "F",
+    "Filter",
+    "InvalidRequestError",
+    "InvalidRouteError",
+    "Meta",
+    "NotFoundError",
+    "Page",
+    "PageNumberPagination",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Record",
+    "Response",
+    "RetryPolicy",
+    "Search",
+    "SearchSyntaxError",
+    "ServerError",
+    "SortKey",
+    "TransportError",
+    "UnsafeURLError",
+    "__version__",
+    "disable_retries",
+    "format_sort",
+    "parse_sort",
+]

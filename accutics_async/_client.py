@@ -1,0 +1,363 @@
+"""AccuticsClient: configuration, lifecycle, one request with retries, pagination."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+import orjson
+
+from ._models import Response
+from ._pagination import AsyncPager
+from ._protocol import (
+    Params,
+    PathLike,
+    build_url,
+    decode_response,
+    encode_params,
+    resolve_link,
+    validate_base_url,
+)
+from ._retry import RateLimitGate, RetryPolicy, call_with_retries
+from ._search import Filter, Search
+from ._transport import RawResponse, Transport
+from ._version import __version__
+from .errors import APIError, ConfigurationError, InvalidRequestError, UnsafeURLError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["AccuticsClient"]
+
+T = TypeVar("T")
+
+log = logging.getLogger("accutics_async")
+
+_DEFAULT_RETRY = RetryPolicy()
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
+_REDACTED = b"[redacted]"
+
+
+def _check_number(name: str, value: float, minimum: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
+        raise ConfigurationError(f"{name} must be a number >= {minimum}, got {value!r}")
+
+
+class AccuticsClient:
+    """An async client for the Accutics Open API.
+
+    ``token`` falls back to ``$ACCUTICS_TOKEN`` and ``base_url`` to
+    ``$ACCUTICS_BASE_URL``; either missing raises ``ConfigurationError`` here,
+    before any request. Use it as an async context manager, or call
+    :meth:`close`. A ``session`` you pass in is used but never closed.
+
+    ``timeout`` bounds one attempt (seconds); ``max_concurrency`` bounds this
+    client's requests in flight, all callers together; ``retry`` is a
+    :class:`RetryPolicy` or ``None`` for no retries; ``max_response_bytes``
+    caps one body, so a broken server cannot exhaust memory.
+    """
+
+    def __init__(
+        self,
+        token: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = _DEFAULT_RETRY,
+        max_concurrency: int = 8,
+        session: aiohttp.ClientSession | None = None,
+        allow_insecure: bool = False,
+        user_agent: str | None = None,
+        max_response_bytes: int = 64 * 1024 * 1024,
+        max_redirects: int = 5,
+    ) -> None:
+        token = token if token is not None else os.environ.get("ACCUTICS_TOKEN")
+        if not token or not token.strip():
+            raise ConfigurationError(
+                "no API token: pass token= or set ACCUTICS_TOKEN (a JWT for an API user)"
+            )
+        if _UNSAFE_HEADER.search(token):
+            raise ConfigurationError("the API token contains CR, LF or NUL")
+        self._base_url = validate_base_url(
+            base_url or os.environ.get("ACCUTICS_BASE_URL"), allow_insecure=allow_insecure
+        )
+        _check_number("timeout", timeout, 0.001)
+        _check_number("max_response_bytes", max_response_bytes, 1)
+        _check_number("max_redirects", max_redirects, 0)
+        if not isinstance(max_concurrency, int) or max_concurrency < 1:
+            raise ConfigurationError(f"max_concurrency must be an int >= 1, got {max_concurrency}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise ConfigurationError("retry must be a RetryPolicy or None")
+        self._token = token.strip()
+        self._token_bytes = self._token.encode()
+        self._retry = retry
+        self._max_redirects = int(max_redirects)
+        self._gate = RateLimitGate()
+        self._headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Accept": "application/json",
+            "User-Agent": user_agent or self.default_user_agent(),
+        }
+        self._transport = Transport(
+            session=session,
+            timeout=float(timeout),
+            max_concurrency=max_concurrency,
+            max_response_bytes=int(max_response_bytes),
+        )
+        #: Counters: ``requests`` (calls), ``attempts`` and ``retries.<reason>``.
+        self.stats: Counter[str] = Counter()
+
+    @staticmethod
+    def default_user_agent() -> str:
+        """``accutics-async/<version> python/<major.minor>``."""
+        return f"accutics-async/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]}"
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def retry(self) -> RetryPolicy | None:
+        return self._retry
+
+    def __repr__(self) -> str:
+        # The token is deliberately absent: reprs end up in logs and tracebacks.
+        return f"AccuticsClient(base_url={self._base_url!r}, token=<redacted>)"
+
+    async def __aenter__(self) -> AccuticsClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Release connections. Idempotent; a borrowed session stays open."""
+        await self._transport.close()
+
+    # -- single requests -------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: PathLike,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        deadline: float | None = None,
+    ) -> Response:
+        """Send one request (retried per the policy) and return the decoded :class:`Response`.
+
+        ``path`` is relative to ``base_url`` (``"records"`` and ``"/records"``
+        both go under its path), a sequence of raw segments that are
+        percent-encoded one by one (``("records", record_id)``), or an
+        absolute URL on the base origin. Raises an ``APIError`` subclass for
+        an error answer, ``TransportError``, ``DecodeError``,
+        ``UnsafeURLError`` or ``InvalidRequestError``.
+        """
+        if self._transport.closed:
+            raise ConfigurationError("this AccuticsClient is closed")
+        method = method.upper()
+        url = build_url(self._base_url, path)
+        query = encode_params(params)
+        body = None
+        extra = dict(headers) if headers else {}
+        if json is not None:
+            try:
+                body = orjson.dumps(json)
+            except TypeError as exc:
+                raise InvalidRequestError(f"request body is not JSON-serialisable: {exc}")
+            extra.setdefault("Content-Type", "application/json")
+        for name, value in extra.items():
+            if _UNSAFE_HEADER.search(name) or _UNSAFE_HEADER.search(value):
+                raise InvalidRequestError(f"header {name!r} contains CR, LF or NUL")
+            if name.lower() == "authorization":
+                raise InvalidRequestError("the Authorization header is set by the client")
+        self.stats["requests"] += 1
+        attempt_number = 0
+
+        async def attempt() -> Response:
+            nonlocal attempt_number
+            attempt_number += 1
+            return await self._attempt(
+                method, url, query, {**self._headers, **extra}, body, attempt_number
+            )
+
+        return await call_with_retries(
+            attempt,
+            method=method,
+            policy=self._retry,
+            gate=self._gate,
+            deadline=deadline,
+            on_retry=self._count_retry,
+        )
+
+    async def get(self, path: PathLike, *, params: Params | None = None, **kw: Any) -> Response:
+        """``request("GET", ...)``."""
+        return await self.request("GET", path, params=params, **kw)
+
+    async def post(self, path: PathLike, *, json: Any = None, **kw: Any) -> Response:
+        """``request("POST", ...)``; not retried by the default policy."""
+        return await self.request("POST", path, json=json, **kw)
+
+    async def put(self, path: PathLike, *, json: Any = None, **kw: Any) -> Response:
+        """``request("PUT", ...)``."""
+        return await self.request("PUT", path, json=json, **kw)
+
+    async def patch(self, path: PathLike, *, json: Any = None, **kw: Any) -> Response:
+        """``request("PATCH", ...)``; not retried by the default policy."""
+        return await self.request("PATCH", path, json=json, **kw)
+
+    async def delete(self, path: PathLike, **kw: Any) -> Response:
+        """``request("DELETE", ...)``."""
+        return await self.request("DELETE", path, **kw)
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        body: bytes | None,
+        attempt_number: int,
+    ) -> Response:
+        started = time.perf_counter()
+        outcome = "error"
+        self.stats["attempts"] += 1
+        try:
+            raw = await self._send_following_redirects(method, url, query, headers, body)
+            outcome = str(raw.status)
+            payload = raw.body
+            if self._token_bytes in payload:
+                # A server that echoes the token back must not plant it in an
+                # exception message, a log line or an exported file.
+                payload = payload.replace(self._token_bytes, _REDACTED)
+            return decode_response(raw.status, raw.headers, payload, url=url)
+        except Exception as exc:
+            if outcome == "error":
+                outcome = type(exc).__name__
+            raise
+        finally:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug(
+                    "%s %s -> %s in %.1f ms (attempt %d)",
+                    method,
+                    url,
+                    outcome,
+                    (time.perf_counter() - started) * 1000.0,
+                    attempt_number,
+                )
+
+    async def _send_following_redirects(
+        self,
+        method: str,
+        url: str,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> RawResponse:
+        # aiohttp's own redirect handling is off: it would carry the
+        # Authorization header to whatever host a Location names.
+        for _ in range(self._max_redirects + 1):
+            raw = await self._transport.send(method, url, params=query, headers=headers, body=body)
+            location = raw.headers.get("Location")
+            if raw.status not in _REDIRECTS or not location:
+                return raw
+            try:
+                url = resolve_link(url, location, self._base_url)
+            except UnsafeURLError as exc:
+                raise UnsafeURLError(f"refusing a redirect off the base origin: {exc}") from None
+            query = ()
+            if raw.status == 303 or (raw.status in (301, 302) and method == "POST"):
+                method, body = "GET", None
+        raise APIError(f"more than {self._max_redirects} redirects", status=raw.status)
+
+    def _count_retry(self, exc: BaseException, sleep: float, attempt: int) -> None:
+        reason = (
+            f"status_{exc.status}"
+            if isinstance(exc, APIError)
+            else getattr(exc, "kind", None) or type(exc).__name__
+        )
+        self.stats[f"retries.{reason}"] += 1
+        log.info("retrying after %s in %.2fs (attempt %d failed)", reason, sleep, attempt)
+
+    # -- pagination ------------------------------------------------------
+
+    @overload
+    def paginate(
+        self,
+        path: PathLike,
+        *,
+        params: Params | None = ...,
+        search: Search | Filter | str | None = ...,
+        sort: str | Sequence[str] | None = ...,
+        page_size: int | None = ...,
+        model: None = ...,
+        concurrency: int = ...,
+        max_items: int | None = ...,
+        max_pages: int | None = ...,
+        resume: Mapping[str, Any] | None = ...,
+    ) -> AsyncPager[dict[str, Any]]: ...
+
+    @overload
+    def paginate(
+        self,
+        path: PathLike,
+        *,
+        params: Params | None = ...,
+        search: Search | Filter | str | None = ...,
+        sort: str | Sequence[str] | None = ...,
+        page_size: int | None = ...,
+        model: type[T],
+        concurrency: int = ...,
+        max_items: int | None = ...,
+        max_pages: int | None = ...,
+        resume: Mapping[str, Any] | None = ...,
+    ) -> AsyncPager[T]: ...
+
+    def paginate(
+        self,
+        path: PathLike,
+        *,
+        params: Params | None = None,
+        search: Search | Filter | str | None = None,
+        sort: str | Sequence[str] | None = None,
+        page_size: int | None = None,
+        model: type[Any] | None = None,
+        concurrency: int = 1,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        resume: Mapping[str, Any] | None = None,
+    ) -> AsyncPager[Any]:
+        """An :class:`AsyncPager` over every item of a listing, following ``next`` links.
+
+        Nothing is requested until the pager is iterated. Bad ``search``/``sort``
+        raise ``SearchSyntaxError`` here; a ``resume`` checkpoint for another
+        query raises ``PaginationError``.
+        """
+        return AsyncPager(
+            self,
+            path,
+            params=params,
+            search=search,
+            sort=sort,
+            page_size=page_size,
+            model=model,
+            concurrency=concurrency,
+            max_items=max_items,
+            max_pages=max_pages,
+            resume=resume,
+        )

@@ -1,0 +1,413 @@
+"""AsyncPager: one walk over a paginated listing, sequential or fanned out.
+
+The decisions (next request, page plan, drift, checkpoints) are pure
+functions in ``_paging.py``; this module only schedules fetches and hands
+items out in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import quote, urlencode
+from weakref import WeakSet
+
+import attrs
+
+from ._converter import CONVERTER
+from ._models import Page, PageNumberPagination
+from ._paging import (
+    PageRequest,
+    WalkPosition,
+    checkpoint_dict,
+    drift_reason,
+    fingerprint,
+    next_request,
+    page_plan,
+    position_from_checkpoint,
+    query_param,
+)
+from ._protocol import Params, PathLike, build_url, encode_params
+from ._search import Filter, Search, format_sort, to_wire
+from .errors import ConfigurationError, DecodeError, PaginationError
+
+if TYPE_CHECKING:
+    from ._client import AccuticsClient
+
+__all__ = ["AsyncPager"]
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+# How many recent pages' ids are kept to recognise a record seen twice at a
+# page boundary (offset pagination shifts by whole records when data moves).
+_RECENT_PAGES = 2
+
+
+@attrs.frozen
+class _Fetched(Generic[T]):
+    request: PageRequest
+    page: Page[T]
+    ids: Sequence[Any]
+    next: PageRequest | None
+
+
+def _count(name: str, value: int | None, minimum: int) -> None:
+    if value is not None and (
+        not isinstance(value, int) or isinstance(value, bool) or value < minimum
+    ):
+        raise ConfigurationError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+class AsyncPager(Generic[T]):
+    """Every item of a paginated listing, fetched page by page as you read.
+
+    ``async for item in pager`` yields items across pages; ``pager.pages()``
+    yields :class:`Page` objects; ``await pager.collect(limit=N)`` gathers a
+    list; ``await pager.first_page()`` fetches just one page.
+    ``pager.checkpoint`` is a JSON-serialisable dict from which
+    ``client.paginate(..., resume=checkpoint)`` continues right after the
+    last item handed out. Create pagers with :meth:`AccuticsClient.paginate`.
+    """
+
+    def __init__(
+        self,
+        client: AccuticsClient,
+        path: PathLike,
+        *,
+        params: Params | None = None,
+        search: Search | Filter | str | None = None,
+        sort: str | Sequence[str] | None = None,
+        page_size: int | None = None,
+        model: type[T] | None = None,
+        concurrency: int = 1,
+        max_items: int | None = None,
+        max_pages: int | None = None,
+        resume: Mapping[str, Any] | None = None,
+    ) -> None:
+        _count("page_size", page_size, 1)
+        _count("concurrency", concurrency, 1)
+        _count("max_items", max_items, 0)
+        _count("max_pages", max_pages, 1)
+        self._client = client
+        self._model = model
+        self._concurrency = concurrency
+        self._max_items = max_items
+        self._max_pages = max_pages
+        search_text = to_wire(search)
+        sort_text = format_sort(sort)
+        extra = encode_params(params)
+        base = build_url(client.base_url, path)
+        query = [
+            *extra,
+            *(("search", search_text) for _ in range(search_text is not None)),
+            *(("sort", sort_text) for _ in range(sort_text is not None)),
+            *(("page_size", str(page_size)) for _ in range(page_size is not None)),
+        ]
+        url = f"{base}?{urlencode(query, quote_via=quote)}" if query else base
+        self._fingerprint = fingerprint(
+            base, search=search_text, sort=sort_text, page_size=page_size, params=extra
+        )
+        number = query_param(url, "page")
+        start = PageRequest(url, int(number) if number and number.isdigit() else 1)
+        self._start = (
+            WalkPosition(start)
+            if resume is None
+            else position_from_checkpoint(resume, fp=self._fingerprint, base_url=client.base_url)
+        )
+        self._position = self._start
+        self._total_items: int | None = None
+        self._walks: WeakSet[AsyncGenerator[Any, None]] = WeakSet()
+
+    def __repr__(self) -> str:
+        return f"<AsyncPager {self._start.request.url if self._start.request else 'done'}>"
+
+    @property
+    def checkpoint(self) -> dict[str, Any]:
+        """Where to resume: after the last item (or, for ``pages()``, page) handed out."""
+        return checkpoint_dict(self._position, self._fingerprint)
+
+    @property
+    def total_items(self) -> int | None:
+        """``total_items`` from the last page-number meta seen, else ``None``."""
+        return self._total_items
+
+    # -- public iteration ------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[T]:
+        return self._track(self._items(self._max_items))
+
+    def pages(self) -> AsyncIterator[Page[T]]:
+        """Yield each page in order; a page handed out counts as done for the checkpoint."""
+        return self._track(self._pages())
+
+    def _track(self, walk: AsyncGenerator[U, None]) -> AsyncGenerator[U, None]:
+        self._walks.add(walk)
+        return walk
+
+    async def _pages(self) -> AsyncGenerator[Page[T], None]:
+        remaining = self._max_items
+        yielded = self._start.yielded
+        async with aclosing(self._walk(self._start, remaining)) as walk:
+            async for fetched, skip, dups in walk:
+                items = [x for i, x in enumerate(fetched.page.items) if i >= skip and i not in dups]
+                position = WalkPosition(fetched.next, 0, yielded + len(items))
+                if remaining is not None and len(items) >= remaining:
+                    kept = _index_after(fetched.page.items, skip, dups, remaining)
+                    items = items[:remaining]
+                    position = _after_item(fetched, kept, yielded + len(items))
+                page = attrs.evolve(fetched.page, items=items)
+                yielded += len(items)
+                self._position = position
+                yield page
+                if remaining is not None:
+                    remaining -= len(items)
+                    if remaining <= 0:
+                        return
+
+    async def collect(self, limit: int | None = None) -> list[T]:
+        """All items as a list, or the first ``limit`` (fetching at most one page past it)."""
+        _count("limit", limit, 0)
+        budget = limit if self._max_items is None or limit is None else min(limit, self._max_items)
+        found: list[T] = []
+        if budget == 0:
+            return found
+        async with aclosing(self._items(budget)) as items:
+            async for item in items:
+                found.append(item)
+        return found
+
+    async def first_page(self) -> Page[T]:
+        """Fetch and return only the first page of this walk (the checkpoint is unchanged)."""
+        if self._start.request is None:
+            raise PaginationError("this pager resumes a finished walk: there is no page left")
+        return (await self._fetch(self._start.request, 1)).page
+
+    async def aclose(self) -> None:
+        """Stop every walk of this pager: cancel in-flight page fetches, release connections."""
+        for walk in list(self._walks):
+            await walk.aclose()
+
+    async def __aenter__(self) -> AsyncPager[T]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- the walk ----------------------------------------------------------
+
+    async def _items(self, budget: int | None) -> AsyncGenerator[T, None]:
+        yielded = self._start.yielded
+        handed = 0
+        if budget == 0:
+            return
+        async with aclosing(self._walk(self._start, budget)) as walk:
+            async for fetched, skip, dups in walk:
+                items = fetched.page.items
+                if skip >= len(items):
+                    self._position = WalkPosition(fetched.next, 0, yielded)
+                for index in range(skip, len(items)):
+                    if index in dups:
+                        self._position = _after_item(fetched, index, yielded)
+                        continue
+                    yielded += 1
+                    handed += 1
+                    # Recorded before the yield: once the consumer holds the
+                    # item it counts as done, even if it never asks again.
+                    self._position = _after_item(fetched, index, yielded)
+                    yield items[index]
+                    if budget is not None and handed >= budget:
+                        return
+
+    async def _walk(
+        self, start: WalkPosition, item_budget: int | None
+    ) -> AsyncGenerator[tuple[_Fetched[T], int, frozenset[int]], None]:
+        """Yield ``(fetched page, items to skip, indexes of duplicates)`` in order."""
+        request, skip = start.request, start.skip
+        seen: set[int] = set()
+        recent: deque[frozenset[Any]] = deque(maxlen=_RECENT_PAGES)
+        fan_out: _FanOut[T] | None = None
+        number = 0
+        expected_total: int | None = None
+        try:
+            while request is not None and (self._max_pages is None or number < self._max_pages):
+                number += 1
+                fetched = await fan_out.next() if fan_out is not None else None
+                if fetched is not None and expected_total is not None:
+                    reason = self._drift(fetched, expected_total, fan_out, recent)
+                    if reason is not None:
+                        # Fall back to following next links from the last
+                        # trusted page; the recent-id window drops repeats.
+                        fetched = None
+                if fetched is None and fan_out is not None:
+                    await fan_out.aclose()
+                    fan_out = None
+                if fetched is None:
+                    key = hash(request.url)
+                    if key in seen:
+                        raise PaginationError(
+                            f"pagination loop: {request.url} was already fetched in this walk"
+                        )
+                    seen.add(key)
+                    fetched = await self._fetch(request, number)
+                dups = frozenset(
+                    i for i, rid in enumerate(fetched.ids) if rid is not None and _in(rid, recent)
+                )
+                yield fetched, skip, dups
+                recent.append(frozenset(rid for rid in fetched.ids if rid is not None))
+                skip = 0
+                request = fetched.next
+                if number == 1 and self._concurrency > 1:
+                    fan_out, expected_total = self._start_fan_out(fetched, start, item_budget)
+        finally:
+            if fan_out is not None:
+                await fan_out.aclose()
+
+    def _start_fan_out(
+        self, first: _Fetched[T], start: WalkPosition, item_budget: int | None
+    ) -> tuple[_FanOut[T] | None, int | None]:
+        pagination = first.page.meta.pagination
+        if not isinstance(pagination, PageNumberPagination) or first.next is None:
+            return None, None  # cursor endpoints are inherently sequential
+        budget = None if item_budget is None else item_budget + start.skip
+        plan = page_plan(first.request, pagination, item_budget=budget)
+        if self._max_pages is not None:
+            plan = plan[: self._max_pages - 1]
+        if not plan:
+            return None, None
+        return _FanOut(self, plan, self._concurrency), pagination.total_items
+
+    def _drift(
+        self,
+        fetched: _Fetched[T],
+        expected_total: int,
+        fan_out: _FanOut[T] | None,
+        recent: deque[frozenset[Any]],
+    ) -> str | None:
+        pagination = fetched.page.meta.pagination
+        if not isinstance(pagination, PageNumberPagination):
+            return "the page is not a page-number page"
+        return drift_reason(
+            pagination=pagination,
+            expected_total=expected_total,
+            is_last_planned=fan_out is None or fan_out.exhausted,
+            count=len(fetched.page.items),
+            ids=fetched.ids,
+            recent_ids=set().union(*recent),
+        )
+
+    async def _fetch(self, request: PageRequest, number: int) -> _Fetched[T]:
+        resp = await self._client.request("GET", request.url)
+        data = resp.data
+        if not isinstance(data, list):
+            raise DecodeError(
+                f"{request.url}: a listing's 'data' must be an array, got {type(data).__name__}",
+                status=resp.status,
+                kind="not_envelope",
+            )
+        pagination = resp.meta.pagination
+        ids: Sequence[Any] = ()
+        if isinstance(pagination, PageNumberPagination):
+            self._total_items = pagination.total_items
+            # Offset pages can repeat a record when data moves; ids let the
+            # walk notice. Cursor pages cannot, so they skip the cost.
+            ids = [item.get("id") if isinstance(item, dict) else None for item in data]
+        items = data if self._model is None else self._structure(data, request.url)
+        page = Page(items=items, meta=resp.meta, number=request.number or number, url=request.url)
+        return _Fetched(request, page, ids, next_request(request, resp.meta, self._client.base_url))
+
+    def _structure(self, data: list[Any], url: str) -> list[T]:
+        model = self._model
+        assert model is not None
+        hook = CONVERTER.get_structure_hook(model)
+        try:
+            return [hook(item, model) for item in data]
+        except Exception:
+            for index, item in enumerate(data):
+                try:
+                    hook(item, model)
+                except Exception as exc:
+                    raise DecodeError(
+                        f"{url}: item {index} does not fit {model.__name__}: "
+                        f"{type(exc).__name__}: {exc}",
+                        kind="bad_item",
+                    ) from exc
+            raise  # pragma: no cover - the loop above re-raises the first failure
+
+
+def _in(value: Any, recent: deque[frozenset[Any]]) -> bool:
+    try:
+        return any(value in ids for ids in recent)
+    except TypeError:  # an unhashable "id" cannot be compared this way
+        return False
+
+
+def _after_item(fetched: _Fetched[Any], index: int, yielded: int) -> WalkPosition:
+    if index + 1 >= len(fetched.page.items):
+        return WalkPosition(fetched.next, 0, yielded)
+    return WalkPosition(fetched.request, index + 1, yielded)
+
+
+def _index_after(items: Sequence[Any], skip: int, dups: frozenset[int], wanted: int) -> int:
+    """Raw index of the ``wanted``-th item handed out from ``items``."""
+    seen = 0
+    for index in range(skip, len(items)):
+        if index not in dups:
+            seen += 1
+            if seen == wanted:
+                return index
+    return len(items) - 1
+
+
+class _FanOut(Generic[T]):
+    """Planned pages fetched with up to ``width`` in flight, handed out in order.
+
+    At most ``width`` pages are in flight or waiting, and none is started
+    until the consumer has taken the one before the window, so a stalled
+    consumer stalls the fetching too.
+    """
+
+    def __init__(self, pager: AsyncPager[T], plan: list[PageRequest], width: int) -> None:
+        self._pager = pager
+        self._plan = deque(plan)
+        self._width = width
+        self._window: deque[asyncio.Task[_Fetched[T]]] = deque()
+        self._fill()
+
+    @property
+    def exhausted(self) -> bool:
+        return not self._plan and not self._window
+
+    def _fill(self) -> None:
+        while len(self._window) < self._width and self._plan:
+            request = self._plan.popleft()
+            number = request.number if request.number is not None else 0
+            self._window.append(asyncio.ensure_future(self._pager._fetch(request, number)))
+
+    async def next(self) -> _Fetched[T] | None:
+        """The next planned page, or ``None`` when the plan is done."""
+        if not self._window:
+            return None
+        task = self._window.popleft()
+        fetched = await task
+        self._fill()
+        return fetched
+
+    async def aclose(self) -> None:
+        tasks = list(self._window)
+        self._window.clear()
+        self._plan.clear()
+        for task in tasks:
+            task.cancel()
+        # Gathered so a page that failed while nobody waited for it does not
+        # log "Task exception was never retrieved".
+        await asyncio.gather(*tasks, return_exceptions=True)

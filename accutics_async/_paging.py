@@ -1,0 +1,238 @@
+"""Pure pagination logic: which page comes next, page plans, drift, checkpoints.
+
+No I/O. Both pagination styles of API_BASICS.md ("Paging") reduce to one
+question answered here: given the request just made and the ``meta`` that
+came back, what is the next request (or ``None``)?
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeGuard
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+import attrs
+
+from ._models import CursorPagination, Meta, PageNumberPagination
+from ._protocol import check_same_origin, resolve_link
+from .errors import PaginationError
+
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "PageRequest",
+    "WalkPosition",
+    "drift_reason",
+    "fingerprint",
+    "next_request",
+    "page_plan",
+    "position_from_checkpoint",
+    "with_query_param",
+]
+
+CHECKPOINT_VERSION = 1
+# API_BASICS.md names these parameters; the meta's *_param keys override them.
+DEFAULT_PAGE_PARAM = "page"
+DEFAULT_CURSOR_PARAM = "cursor"
+
+
+@attrs.frozen
+class PageRequest:
+    """One page to fetch: an absolute URL (query included) and its place in the walk.
+
+    ``number`` is the page number for page-number endpoints when known
+    (it lets concurrent fetching plan the rest), else ``None``.
+    """
+
+    url: str
+    number: int | None = None
+
+
+@attrs.frozen
+class WalkPosition:
+    """Where a walk stands: the page being read and how many of its items are done.
+
+    ``request is None`` means the walk is complete.
+    """
+
+    request: PageRequest | None
+    skip: int = 0
+    yielded: int = 0
+
+
+def with_query_param(url: str, name: str, value: str) -> str:
+    """``url`` with query parameter ``name`` set to ``value`` (replacing any others)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != name]
+    query.append((name, value))
+    return parts._replace(query=urlencode(query, quote_via=quote)).geturl()
+
+
+def query_param(url: str, name: str) -> str | None:
+    """The last value of query parameter ``name`` in ``url``, if any."""
+    found = None
+    for key, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+        if key == name:
+            found = value
+    return found
+
+
+def _page_number(url: str, page_param: str) -> int | None:
+    text = query_param(url, page_param)
+    if text is None:
+        return 1  # API_BASICS.md: "To get the first page the parameter can be omitted"
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def next_request(current: PageRequest, meta: Meta, base_url: str) -> PageRequest | None:
+    """The request for the page after ``current``, or ``None`` at the end.
+
+    A ``next`` link (absolute, or relative to the current URL) is followed
+    when present; otherwise the request is rebuilt from ``next_cursor`` and
+    ``cursor_param``, or, for a page-number meta without a ``next`` key, from
+    ``page_param`` while pages remain. Raises ``UnsafeURLError`` for a link
+    off ``base_url``'s origin.
+    """
+    pagination = meta.pagination
+    if isinstance(pagination, CursorPagination):
+        if pagination.next_cursor is None:
+            return None
+        if pagination.next:
+            return PageRequest(resolve_link(current.url, pagination.next, base_url))
+        param = pagination.cursor_param or DEFAULT_CURSOR_PARAM
+        return PageRequest(with_query_param(current.url, param, pagination.next_cursor))
+    if isinstance(pagination, PageNumberPagination):
+        following = None if current.number is None else current.number + 1
+        if pagination.next:
+            url = resolve_link(current.url, pagination.next, base_url)
+            param = pagination.page_param or DEFAULT_PAGE_PARAM
+            number = _page_number(url, param) if following is None else following
+            return PageRequest(url, number)
+        raw = meta.raw.get("pagination")
+        if isinstance(raw, Mapping) and "next" in raw:
+            return None  # an explicit null: the documented end of the listing
+        last = _last_page(pagination)
+        if following is None or last is None or following > last:
+            return None
+        param = pagination.page_param or DEFAULT_PAGE_PARAM
+        return PageRequest(with_query_param(current.url, param, str(following)), following)
+    return None
+
+
+def _last_page(pagination: PageNumberPagination) -> int | None:
+    total, size = pagination.total_items, pagination.items_per_page
+    if total is None or not size or size < 1:
+        return None
+    return max(1, math.ceil(total / size))
+
+
+def page_plan(
+    first: PageRequest, pagination: PageNumberPagination, *, item_budget: int | None
+) -> list[PageRequest]:
+    """Requests for the pages after ``first`` known from its ``total_items``.
+
+    Empty when the plan cannot be made (no page number or totals). With an
+    ``item_budget`` the plan stops at the page that holds the last item
+    wanted, so a limited read does not fetch far past its limit.
+    """
+    last = _last_page(pagination)
+    size = pagination.items_per_page
+    if first.number is None or last is None or not size:
+        return []
+    if item_budget is not None:
+        last = min(last, first.number + max(0, math.ceil(item_budget / size) - 1))
+    param = pagination.page_param or DEFAULT_PAGE_PARAM
+    size_param = pagination.size_param
+    template = first.url
+    if size_param:
+        # Pin the page size the server chose, so every planned page lines up.
+        template = with_query_param(template, size_param, str(size))
+    return [
+        PageRequest(with_query_param(template, param, str(n)), n)
+        for n in range(first.number + 1, last + 1)
+    ]
+
+
+def drift_reason(
+    *,
+    pagination: PageNumberPagination,
+    expected_total: int | None,
+    is_last_planned: bool,
+    count: int,
+    ids: Sequence[Any],
+    recent_ids: set[Any],
+) -> str | None:
+    """Why a concurrently fetched page cannot be trusted, or ``None``.
+
+    Drift is a page reporting another ``total_items`` than the first page, a
+    short page before the last one planned, or an id already yielded in the
+    recent pages: each means records moved between the pages' fetches.
+    """
+    if pagination.total_items != expected_total:
+        return f"total_items changed from {expected_total} to {pagination.total_items}"
+    size = pagination.items_per_page
+    if not is_last_planned and size is not None and count < size:
+        return f"short page ({count} of {size} items) before the last"
+    for record_id in ids:
+        if record_id is not None and record_id in recent_ids:
+            return f"record {record_id!r} seen twice"
+    return None
+
+
+def fingerprint(
+    path: str, *, search: str | None, sort: str | None, page_size: int | None, params: Any
+) -> str:
+    """A short stable digest of a query, stored in checkpoints to refuse a mismatch."""
+    canonical = repr((path, search, sort, page_size, sorted(params)))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+
+def checkpoint_dict(position: WalkPosition, fp: str) -> dict[str, Any]:
+    """The JSON-serialisable checkpoint for ``position``."""
+    request = position.request
+    return {
+        "version": CHECKPOINT_VERSION,
+        "fingerprint": fp,
+        "done": request is None,
+        "url": None if request is None else request.url,
+        "page": None if request is None else request.number,
+        "skip": position.skip,
+        "yielded": position.yielded,
+    }
+
+
+def position_from_checkpoint(
+    checkpoint: Mapping[str, Any], *, fp: str, base_url: str
+) -> WalkPosition:
+    """Read a checkpoint made by :func:`checkpoint_dict` for the same query.
+
+    Raises ``PaginationError`` if it is malformed, of another version, or
+    for another query, and ``UnsafeURLError`` if its URL is off the base
+    origin (a tampered checkpoint must not send the token elsewhere).
+    """
+    if not isinstance(checkpoint, Mapping):
+        raise PaginationError("a checkpoint must be a mapping (the pager's .checkpoint)")
+    if checkpoint.get("version") != CHECKPOINT_VERSION:
+        raise PaginationError(f"unsupported checkpoint version {checkpoint.get('version')!r}")
+    if checkpoint.get("fingerprint") != fp:
+        raise PaginationError(
+            "this checkpoint belongs to another query (path, search, sort or page size "
+            "differ); start a new walk instead"
+        )
+    skip, yielded, page = (checkpoint.get(k) for k in ("skip", "yielded", "page"))
+    if not (_is_count(skip) and _is_count(yielded) and (page is None or _is_count(page))):
+        raise PaginationError("malformed checkpoint: skip, yielded and page must be counts")
+    if checkpoint.get("done"):
+        return WalkPosition(None, 0, yielded)
+    url = checkpoint.get("url")
+    if not isinstance(url, str):
+        raise PaginationError("malformed checkpoint: no URL to resume from")
+    return WalkPosition(PageRequest(check_same_origin(base_url, url), page), skip, yielded)
+
+
+def _is_count(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
