@@ -98,6 +98,12 @@ def _optional_str(value: Any) -> str | None:
     return None if value is None else _structure_str(value, None)
 
 
+def _person(value: Any) -> str | dict[str, Any] | None:
+    if value is None or type(value) is str or type(value) is dict:
+        return value
+    raise TypeError(f"author/updater: expected object or string, got {type(value).__name__}")
+
+
 def _structure_record(value: Any, _: Any) -> Record:
     # Hand-written because the input_*/output_* split is not a field mapping
     # cattrs can generate, and records are the hot path of typed exports.
@@ -106,8 +112,8 @@ def _structure_record(value: Any, _: Any) -> Record:
         id=_structure_str(value["id"], None),
         created_at=_optional_datetime(get("created_at")),
         updated_at=_optional_datetime(get("updated_at")),
-        author=_optional_str(get("author")),
-        updater=_optional_str(get("updater")),
+        author=_person(get("author")),
+        updater=_person(get("updater")),
         submission=_optional_str(get("submission")),
         match_status=_optional_str(get("match_status")),
         inputs={k: v for k, v in value.items() if k.startswith("input_")},

@@ -104,14 +104,16 @@ class Record:
     ``output_*`` fields vary per account's taxonomy, so they are kept in two
     mappings keyed by the full field name (``inputs["input_medium"]``,
     ``outputs["output_utm_campaign"]``) rather than guessed as attributes.
-    Use ``Record.from_dict`` or ``paginate(..., model=Record)`` to build one.
+    ``author``/``updater`` are kept as the API sends them (a user object
+    such as ``{"id", "name", "email"}``, or a plain string).
+    Build one with ``paginate(..., model=Record)``.
     """
 
     id: str
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    author: str | None = None
-    updater: str | None = None
+    author: str | Mapping[str, Any] | None = None
+    updater: str | Mapping[str, Any] | None = None
     submission: str | None = None
     match_status: str | None = None
     inputs: Mapping[str, Any] = attrs.field(factory=dict, repr=False)

@@ -33,7 +33,7 @@ from ._paging import (
 )
 from ._protocol import Params, PathLike, build_url, encode_params
 from ._search import Filter, Search, format_sort, to_wire
-from .errors import ConfigurationError, DecodeError, PaginationError
+from .errors import AccuticsError, ConfigurationError, DecodeError, PaginationError
 
 if TYPE_CHECKING:
     from ._client import AccuticsClient
@@ -54,6 +54,9 @@ class _Fetched(Generic[T]):
     page: Page[T]
     ids: Sequence[Any]
     next: PageRequest | None
+    # Why the next page cannot be requested (e.g. a foreign next link). Kept
+    # aside so this page's items are still handed out before it is raised.
+    next_error: AccuticsError | None = None
 
 
 def _count(name: str, value: int | None, minimum: int) -> None:
@@ -119,9 +122,14 @@ class AsyncPager(Generic[T]):
             if resume is None
             else position_from_checkpoint(resume, fp=self._fingerprint, base_url=client.base_url)
         )
-        self._position = self._start
+        # The reading position: the page being handed out and the raw index
+        # of its next item. ``None`` until the first page arrives.
+        self._reading: _Fetched[T] | None = None
+        self._next_index = 0
+        self._yielded = self._start.yielded
         self._total_items: int | None = None
         self._walks: WeakSet[AsyncGenerator[Any, None]] = WeakSet()
+        self._fan_outs: set[_FanOut[T]] = set()
 
     def __repr__(self) -> str:
         return f"<AsyncPager {self._start.request.url if self._start.request else 'done'}>"
@@ -129,7 +137,21 @@ class AsyncPager(Generic[T]):
     @property
     def checkpoint(self) -> dict[str, Any]:
         """Where to resume: after the last item (or, for ``pages()``, page) handed out."""
-        return checkpoint_dict(self._position, self._fingerprint)
+        return checkpoint_dict(self._current_position(), self._fingerprint)
+
+    def _restart(self) -> None:
+        # Each iteration is a new walk from the pager's start (or checkpoint).
+        self._reading = None
+        self._next_index = 0
+        self._yielded = self._start.yielded
+
+    def _current_position(self) -> WalkPosition:
+        fetched = self._reading
+        if fetched is None:
+            return attrs.evolve(self._start, yielded=self._yielded)
+        if self._next_index >= len(fetched.page.items) and fetched.next_error is None:
+            return WalkPosition(fetched.next, 0, self._yielded)
+        return WalkPosition(fetched.request, self._next_index, self._yielded)
 
     @property
     def total_items(self) -> int | None:
@@ -151,28 +173,31 @@ class AsyncPager(Generic[T]):
 
     async def _pages(self) -> AsyncGenerator[Page[T], None]:
         remaining = self._max_items
-        yielded = self._start.yielded
+        self._restart()
         async with aclosing(self._walk(self._start, remaining)) as walk:
             async for fetched, skip, dups in walk:
-                items = [x for i, x in enumerate(fetched.page.items) if i >= skip and i not in dups]
-                position = WalkPosition(fetched.next, 0, yielded + len(items))
-                if remaining is not None and len(items) >= remaining:
-                    kept = _index_after(fetched.page.items, skip, dups, remaining)
-                    items = items[:remaining]
-                    position = _after_item(fetched, kept, yielded + len(items))
-                page = attrs.evolve(fetched.page, items=items)
-                yielded += len(items)
-                self._position = position
-                yield page
+                raw = fetched.page.items
+                kept = [i for i in range(skip, len(raw)) if i not in dups]
                 if remaining is not None:
-                    remaining -= len(items)
-                    if remaining <= 0:
-                        return
+                    kept = kept[:remaining]
+                    remaining -= len(kept)
+                page = fetched.page
+                if len(kept) != len(raw):
+                    page = attrs.evolve(page, items=[raw[i] for i in kept])
+                # A page handed out counts as done; a page cut by max_items
+                # is done up to its last kept item.
+                self._reading = fetched
+                self._next_index = kept[-1] + 1 if remaining == 0 and kept else len(raw)
+                self._yielded += len(kept)
+                yield page
+                if remaining == 0:
+                    return
 
     async def collect(self, limit: int | None = None) -> list[T]:
         """All items as a list, or the first ``limit`` (fetching at most one page past it)."""
         _count("limit", limit, 0)
-        budget = limit if self._max_items is None or limit is None else min(limit, self._max_items)
+        bounds = [b for b in (limit, self._max_items) if b is not None]
+        budget = min(bounds) if bounds else None
         found: list[T] = []
         if budget == 0:
             return found
@@ -189,6 +214,10 @@ class AsyncPager(Generic[T]):
 
     async def aclose(self) -> None:
         """Stop every walk of this pager: cancel in-flight page fetches, release connections."""
+        # A walk left by `break` is finalised by the event loop a moment
+        # later; its in-flight fetches are cancelled here and now.
+        for fan_out in list(self._fan_outs):
+            await fan_out.aclose()
         for walk in list(self._walks):
             await walk.aclose()
 
@@ -206,26 +235,27 @@ class AsyncPager(Generic[T]):
     # -- the walk ----------------------------------------------------------
 
     async def _items(self, budget: int | None) -> AsyncGenerator[T, None]:
-        yielded = self._start.yielded
-        handed = 0
         if budget == 0:
             return
+        handed = 0
+        self._restart()
         async with aclosing(self._walk(self._start, budget)) as walk:
             async for fetched, skip, dups in walk:
                 items = fetched.page.items
-                if skip >= len(items):
-                    self._position = WalkPosition(fetched.next, 0, yielded)
+                self._reading = fetched
+                self._next_index = skip
                 for index in range(skip, len(items)):
-                    if index in dups:
-                        self._position = _after_item(fetched, index, yielded)
-                        continue
-                    yielded += 1
-                    handed += 1
                     # Recorded before the yield: once the consumer holds the
                     # item it counts as done, even if it never asks again.
-                    self._position = _after_item(fetched, index, yielded)
+                    # Plain attributes, not a position object: this is the
+                    # per-item hot path.
+                    self._next_index = index + 1
+                    if dups and index in dups:
+                        continue
+                    self._yielded += 1
                     yield items[index]
-                    if budget is not None and handed >= budget:
+                    handed += 1
+                    if handed == budget:
                         return
 
     async def _walk(
@@ -265,6 +295,8 @@ class AsyncPager(Generic[T]):
                 yield fetched, skip, dups
                 recent.append(frozenset(rid for rid in fetched.ids if rid is not None))
                 skip = 0
+                if fetched.next_error is not None:
+                    raise fetched.next_error
                 request = fetched.next
                 if number == 1 and self._concurrency > 1:
                     fan_out, expected_total = self._start_fan_out(fetched, start, item_budget)
@@ -323,7 +355,11 @@ class AsyncPager(Generic[T]):
             ids = [item.get("id") if isinstance(item, dict) else None for item in data]
         items = data if self._model is None else self._structure(data, request.url)
         page = Page(items=items, meta=resp.meta, number=request.number or number, url=request.url)
-        return _Fetched(request, page, ids, next_request(request, resp.meta, self._client.base_url))
+        try:
+            following = next_request(request, resp.meta, self._client.base_url)
+        except AccuticsError as exc:
+            return _Fetched(request, page, ids, None, exc)
+        return _Fetched(request, page, ids, following)
 
     def _structure(self, data: list[Any], url: str) -> list[T]:
         model = self._model
@@ -351,23 +387,6 @@ def _in(value: Any, recent: deque[frozenset[Any]]) -> bool:
         return False
 
 
-def _after_item(fetched: _Fetched[Any], index: int, yielded: int) -> WalkPosition:
-    if index + 1 >= len(fetched.page.items):
-        return WalkPosition(fetched.next, 0, yielded)
-    return WalkPosition(fetched.request, index + 1, yielded)
-
-
-def _index_after(items: Sequence[Any], skip: int, dups: frozenset[int], wanted: int) -> int:
-    """Raw index of the ``wanted``-th item handed out from ``items``."""
-    seen = 0
-    for index in range(skip, len(items)):
-        if index not in dups:
-            seen += 1
-            if seen == wanted:
-                return index
-    return len(items) - 1
-
-
 class _FanOut(Generic[T]):
     """Planned pages fetched with up to ``width`` in flight, handed out in order.
 
@@ -381,6 +400,7 @@ class _FanOut(Generic[T]):
         self._plan = deque(plan)
         self._width = width
         self._window: deque[asyncio.Task[_Fetched[T]]] = deque()
+        pager._fan_outs.add(self)
         self._fill()
 
     @property
@@ -403,6 +423,7 @@ class _FanOut(Generic[T]):
         return fetched
 
     async def aclose(self) -> None:
+        self._pager._fan_outs.discard(self)
         tasks = list(self._window)
         self._window.clear()
         self._plan.clear()

@@ -1,0 +1,394 @@
+"""AsyncPager against the fake server: both styles, fan-out, drift, checkpoints, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from accutics_async import (
+    AccuticsClient,
+    F,
+    PaginationError,
+    Record,
+    RetryPolicy,
+    UnsafeURLError,
+)
+from accutics_async.testing import FakeAccuticsServer
+
+N = 237  # not a multiple of any page size used below
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeAccuticsServer]:
+    async with FakeAccuticsServer(records=N, seed=7, max_page_size=50) as srv:
+        yield srv
+
+
+@pytest.fixture
+async def client(server: FakeAccuticsServer) -> AsyncIterator[AccuticsClient]:
+    async with AccuticsClient(token=server.token, base_url=server.base_url) as c:
+        yield c
+
+
+def client_tasks() -> list[asyncio.Task[Any]]:
+    """Pending tasks other than this test's and the server's connection handlers."""
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if t is not asyncio.current_task() and not t.done() and "RequestHandler" not in repr(t)
+    ]
+
+
+async def settled_client_tasks() -> list[asyncio.Task[Any]]:
+    """Client tasks still pending after the loop had a few turns to finalise generators."""
+    for _ in range(20):
+        if not client_tasks():
+            break
+        await asyncio.sleep(0)
+    return client_tasks()
+
+
+async def all_ids(client: AccuticsClient, path: str, **kw: Any) -> list[str]:
+    return [item["id"] async for item in client.paginate(path, **kw)]
+
+
+@pytest.fixture
+async def expected(client: AccuticsClient, server: FakeAccuticsServer) -> list[str]:
+    # One big page straight from the server is the reference order.
+    resp = await client.get(server.page_endpoint, params={"page_size": 50, "page": 1})
+    assert resp.meta.pagination is not None
+    total = resp.meta.pagination.total_items  # type: ignore[union-attr]
+    assert total == N
+    ids: list[str] = []
+    page = 1
+    while len(ids) < N:
+        resp = await client.get(server.page_endpoint, params={"page_size": 50, "page": page})
+        ids.extend(item["id"] for item in resp.data)
+        page += 1
+    return ids
+
+
+@pytest.mark.parametrize("style", ["page", "cursor"])
+@pytest.mark.parametrize("page_size", [1, 10, 50, 500])
+async def test_every_record_once_in_order(
+    client: AccuticsClient,
+    server: FakeAccuticsServer,
+    expected: list[str],
+    style: str,
+    page_size: int,
+) -> None:
+    path = server.page_endpoint if style == "page" else server.cursor_endpoint
+    if page_size == 1 and style == "page":
+        page_size = 3  # 237 single-record pages add time, not coverage
+    assert await all_ids(client, path, page_size=page_size) == expected
+
+
+@pytest.mark.parametrize("concurrency", [2, 8, 32])
+async def test_concurrency_gives_the_sequential_sequence(
+    client: AccuticsClient, server: FakeAccuticsServer, expected: list[str], concurrency: int
+) -> None:
+    ids = await all_ids(client, server.page_endpoint, page_size=10, concurrency=concurrency)
+    assert ids == expected
+
+
+async def test_concurrency_is_ignored_for_cursor_endpoints(
+    client: AccuticsClient, server: FakeAccuticsServer, expected: list[str]
+) -> None:
+    ids = await all_ids(client, server.cursor_endpoint, page_size=10, concurrency=8)
+    assert ids == expected
+
+
+@pytest.mark.parametrize("style", ["page", "cursor"])
+async def test_search_sort_and_page_size_are_kept_across_next(
+    client: AccuticsClient, server: FakeAccuticsServer, style: str
+) -> None:
+    path = server.page_endpoint if style == "page" else server.cursor_endpoint
+    search = F("input_medium").eq("email", "social")
+    pager = client.paginate(path, search=search, sort=["-created_at", "id"], page_size=7)
+    pages = [page async for page in pager.pages()]
+    items = [item for page in pages for item in page.items]
+    assert len(pages) > 2
+    assert all(len(page.items) == 7 for page in pages[:-1])
+    assert {item["input_medium"] for item in items} <= {"email", "social"}
+    stamps = [item["created_at"] for item in items]
+    assert stamps == sorted(stamps, reverse=True)
+    everything = await client.paginate(path, page_size=50).collect()
+    assert len(items) == sum(1 for r in everything if r["input_medium"] in ("email", "social"))
+
+
+async def test_model_items_are_structured(
+    client: AccuticsClient, server: FakeAccuticsServer
+) -> None:
+    records = await client.paginate(server.page_endpoint, model=Record, page_size=25).collect()
+    assert len(records) == N
+    first = records[0]
+    assert isinstance(first, Record)
+    assert first.created_at is not None and first.created_at.tzinfo is not None
+    assert "input_medium" in first.inputs
+    assert "output_utm_campaign" in first.outputs
+
+
+async def test_collect_limit_fetches_at_most_one_page_past(
+    client: AccuticsClient, server: FakeAccuticsServer
+) -> None:
+    before = server.stats.total_requests
+    got = await client.paginate(server.page_endpoint, page_size=10, concurrency=8).collect(limit=15)
+    assert len(got) == 15
+    assert server.stats.total_requests - before <= 2 + 1
+
+
+async def test_max_items_and_max_pages(client: AccuticsClient, server: FakeAccuticsServer) -> None:
+    assert (
+        len(await client.paginate(server.cursor_endpoint, page_size=10, max_items=25).collect())
+        == 25
+    )
+    pages = [
+        p async for p in client.paginate(server.page_endpoint, page_size=10, max_pages=3).pages()
+    ]
+    assert len(pages) == 3
+
+
+async def test_first_page(client: AccuticsClient, server: FakeAccuticsServer) -> None:
+    page = await client.paginate(server.page_endpoint, page_size=20).first_page()
+    assert len(page.items) == 20
+    assert page.number == 1
+    assert page.meta.endpoint
+
+
+# -- checkpoints ---------------------------------------------------------
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(k=st.integers(min_value=0, max_value=N), concurrency=st.sampled_from([1, 4]))
+async def test_resume_after_any_item_gives_the_exact_remainder(
+    client: AccuticsClient,
+    server: FakeAccuticsServer,
+    expected: list[str],
+    k: int,
+    concurrency: int,
+) -> None:
+    for path in (server.page_endpoint, server.cursor_endpoint):
+        pager = client.paginate(path, page_size=20, concurrency=concurrency)
+        head: list[str] = []
+        if k:
+            async for item in pager:
+                head.append(item["id"])
+                if len(head) == k:
+                    break
+        checkpoint = pager.checkpoint
+        await pager.aclose()
+        resumed = client.paginate(path, page_size=20, concurrency=concurrency, resume=checkpoint)
+        tail = [item["id"] async for item in resumed]
+        assert head + tail == expected
+        assert resumed.checkpoint["done"] is True
+
+
+async def test_pages_checkpoint_counts_a_handed_out_page_as_done(
+    client: AccuticsClient, server: FakeAccuticsServer, expected: list[str]
+) -> None:
+    pager = client.paginate(server.cursor_endpoint, page_size=30)
+    seen: list[str] = []
+    async for page in pager.pages():
+        seen.extend(item["id"] for item in page.items)
+        break
+    rest = [
+        i["id"]
+        async for i in client.paginate(
+            server.cursor_endpoint, page_size=30, resume=pager.checkpoint
+        )
+    ]
+    assert seen + rest == expected
+
+
+async def test_checkpoint_is_json_and_refused_for_another_query(
+    client: AccuticsClient, server: FakeAccuticsServer
+) -> None:
+    import json
+
+    pager = client.paginate(server.page_endpoint, page_size=10, sort="id")
+    async for _ in pager:
+        break
+    checkpoint = json.loads(json.dumps(pager.checkpoint))
+    with pytest.raises(PaginationError):
+        client.paginate(server.page_endpoint, page_size=10, sort="-id", resume=checkpoint)
+    with pytest.raises(PaginationError):
+        client.paginate(server.page_endpoint, page_size=11, sort="id", resume=checkpoint)
+    with pytest.raises(PaginationError):
+        client.paginate(server.cursor_endpoint, page_size=10, sort="id", resume=checkpoint)
+
+
+async def test_finished_checkpoint_resumes_nothing(
+    client: AccuticsClient, server: FakeAccuticsServer
+) -> None:
+    pager = client.paginate(server.cursor_endpoint, page_size=50)
+    assert len(await pager.collect()) == N
+    resumed = client.paginate(server.cursor_endpoint, page_size=50, resume=pager.checkpoint)
+    before = server.stats.total_requests
+    assert await resumed.collect() == []
+    assert server.stats.total_requests == before
+
+
+# -- drift -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+@pytest.mark.parametrize("style", ["page", "cursor"])
+async def test_records_inserted_mid_walk_end_up_exactly_once(
+    client: AccuticsClient, server: FakeAccuticsServer, concurrency: int, style: str
+) -> None:
+    path = server.page_endpoint if style == "page" else server.cursor_endpoint
+    pager = client.paginate(path, page_size=10, concurrency=concurrency)
+    ids: list[str] = []
+    async for item in pager:
+        ids.append(item["id"])
+        if len(ids) == 15:
+            server.insert_records(30)
+    assert len(ids) == len(set(ids))
+    final = await all_ids(client, path, page_size=50)
+    assert ids == final
+    assert len(final) == N + 30
+
+
+# -- safety ----------------------------------------------------------------
+
+
+async def _listener(seen: list[str]) -> tuple[web.AppRunner, str]:
+    async def record(request: web.Request) -> web.Response:
+        seen.append(f"{request.path_qs} auth={request.headers.get('Authorization')}")
+        return web.json_response({"data": [], "meta": {}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", record)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+async def test_foreign_next_link_is_never_requested(server: FakeAccuticsServer) -> None:
+    seen: list[str] = []
+    runner, foreign = await _listener(seen)
+    try:
+
+        async def evil(request: web.Request) -> web.Response:
+            return web.json_response(
+                {
+                    "data": [{"id": "1"}],
+                    "meta": {"pagination": {"next": f"{foreign}/v1/steal", "next_cursor": "x"}},
+                }
+            )
+
+        app = web.Application()
+        app.router.add_get("/v1/records", evil)
+        evil_runner = web.AppRunner(app)
+        await evil_runner.setup()
+        site = web.TCPSite(evil_runner, "127.0.0.1", 0)
+        await site.start()
+        base = f"http://127.0.0.1:{evil_runner.addresses[0][1]}/v1"
+        try:
+            async with AccuticsClient(token="secret-token", base_url=base) as c:
+                pager = c.paginate("records")
+                got = []
+                with pytest.raises(UnsafeURLError):
+                    async for item in pager:
+                        got.append(item)
+                assert got == [{"id": "1"}]
+        finally:
+            await evil_runner.cleanup()
+    finally:
+        await runner.cleanup()
+    assert seen == []
+
+
+async def test_a_cycle_of_next_links_raises() -> None:
+    hits = {"n": 0}
+
+    async def cyc(request: web.Request) -> web.Response:
+        hits["n"] += 1
+        page = int(request.query.get("p", "1"))
+        nxt = {1: 2, 2: 3, 3: 1}[page]
+        return web.json_response(
+            {
+                "data": [{"id": page}],
+                "meta": {"pagination": {"next": f"?p={nxt}", "total_items": 3}},
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/v1/r", cyc)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    try:
+        async with AccuticsClient(token="test-token-cycle", base_url=base) as c:
+            got: list[Any] = []
+            with pytest.raises(PaginationError, match="loop"):
+                async for item in c.paginate("r?p=1"):
+                    got.append(item["id"])
+            assert got == [1, 2, 3]
+            assert hits["n"] == 3
+    finally:
+        await runner.cleanup()
+
+
+# -- cleanup and memory ------------------------------------------------------
+
+
+async def test_break_cancels_in_flight_fetches(server: FakeAccuticsServer) -> None:
+    async with AccuticsClient(token=server.token, base_url=server.base_url) as c:
+        pager = c.paginate(server.page_endpoint, page_size=5, concurrency=8)
+        async for _ in pager:
+            break
+        await pager.aclose()
+        # The loop finalises the abandoned generator on its next turns.
+        assert await settled_client_tasks() == []
+        connector = c._transport._session.connector  # type: ignore[union-attr]
+        assert connector is not None
+        assert not connector._acquired
+
+
+async def test_cancelling_the_consumer_leaves_no_pending_tasks(server: FakeAccuticsServer) -> None:
+    server.faults = "latency=20ms"  # keep fetches in flight when the cancel lands
+    async with AccuticsClient(token=server.token, base_url=server.base_url) as c:
+
+        async def consume() -> None:
+            async for _ in c.paginate(server.page_endpoint, page_size=5, concurrency=8):
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert await settled_client_tasks() == []
+    gc.collect()
+
+
+async def test_a_stalled_consumer_stalls_the_fetching(server: FakeAccuticsServer) -> None:
+    async with AccuticsClient(
+        token=server.token, base_url=server.base_url, retry=RetryPolicy()
+    ) as c:
+        pager = c.paginate(server.page_endpoint, page_size=5, concurrency=4)
+        before = server.stats.total_requests
+        async for _ in pager:
+            await asyncio.sleep(0.2)  # the consumer stalls on its first item
+            break
+        fetched = server.stats.total_requests - before
+        await pager.aclose()
+    # The first page plus a window of four planned pages, never the rest.
+    assert fetched <= 1 + 4
