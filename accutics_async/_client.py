@@ -43,7 +43,11 @@ log = logging.getLogger("accutics_async")
 _DEFAULT_RETRY = RetryPolicy()
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
+_METHOD = re.compile(r"[A-Za-z]+")
 _REDACTED = b"[redacted]"
+# Shorter "tokens" (test stubs) are not real secrets, and replacing a few
+# common characters would corrupt the body.
+_MIN_REDACTABLE = 8
 
 
 def _check_number(name: str, value: float, minimum: float) -> None:
@@ -80,7 +84,10 @@ class AccuticsClient:
         max_redirects: int = 5,
     ) -> None:
         token = token if token is not None else os.environ.get("ACCUTICS_TOKEN")
-        if not token or not token.strip():
+        # Stripped before the CR/LF check: a token read from a file usually
+        # ends in a newline, which is harmless once removed.
+        token = token.strip() if isinstance(token, str) else token
+        if not token:
             raise ConfigurationError(
                 "no API token: pass token= or set ACCUTICS_TOKEN (a JWT for an API user)"
             )
@@ -96,7 +103,7 @@ class AccuticsClient:
             raise ConfigurationError(f"max_concurrency must be an int >= 1, got {max_concurrency}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a RetryPolicy or None")
-        self._token = token.strip()
+        self._token = token
         self._token_bytes = self._token.encode()
         self._retry = retry
         self._max_redirects = int(max_redirects)
@@ -170,6 +177,9 @@ class AccuticsClient:
         """
         if self._transport.closed:
             raise ConfigurationError("this AccuticsClient is closed")
+        if not isinstance(method, str) or not _METHOD.fullmatch(method):
+            # aiohttp would raise a bare ValueError; refuse it as ours, early.
+            raise InvalidRequestError(f"invalid HTTP method {method!r}")
         method = method.upper()
         url = build_url(self._base_url, path)
         query = encode_params(params)
@@ -241,7 +251,7 @@ class AccuticsClient:
             raw = await self._send_following_redirects(method, url, query, headers, body)
             outcome = str(raw.status)
             payload = raw.body
-            if self._token_bytes in payload:
+            if len(self._token_bytes) >= _MIN_REDACTABLE and self._token_bytes in payload:
                 # A server that echoes the token back must not plant it in an
                 # exception message, a log line or an exported file.
                 payload = payload.replace(self._token_bytes, _REDACTED)

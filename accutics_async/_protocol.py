@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeAlias
-from urllib.parse import quote, urljoin, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
 import orjson
 
@@ -51,7 +51,11 @@ PathLike: TypeAlias = "str | Sequence[str]"
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNSAFE_CHARS = re.compile(r"[\r\n\x00]")
+# "scheme://..." (RFC 3986 scheme syntax) or "//host/...": an absolute URL.
+# A bare "://" test would also match a relative path whose query holds a URL.
+_ABSOLUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//")
 _EXCERPT = 200
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 def validate_base_url(base_url: str | None, *, allow_insecure: bool = False) -> str:
@@ -59,13 +63,25 @@ def validate_base_url(base_url: str | None, *, allow_insecure: bool = False) -> 
 
     Plain ``http`` is refused unless the host is loopback or ``allow_insecure``
     is set: the bearer token must never travel in clear text by accident.
+    Surrounding whitespace (a value read from a file ends in a newline) is
+    dropped; whitespace or control characters inside are refused.
     """
+    base_url = base_url.strip() if base_url else base_url
     if not base_url:
         raise ConfigurationError(
             "no base URL: pass base_url= or set ACCUTICS_BASE_URL "
             "(the API host comes with your API user's credentials)"
         )
-    parts = urlsplit(base_url)
+    if re.search(r"[\x00-\x20\x7f]", base_url):
+        # urlsplit silently deletes tabs and newlines; the URL sent would not.
+        raise ConfigurationError(
+            f"base URL contains whitespace or control characters: {base_url!r}"
+        )
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - urllib checks the port only when it is read
+    except ValueError as exc:
+        raise ConfigurationError(f"base URL is malformed ({exc}): {base_url!r}")
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise ConfigurationError(f"base URL must be an absolute http(s) URL, got {base_url!r}")
     if parts.username is not None or parts.password is not None:
@@ -91,14 +107,21 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
+def _split(url: str) -> SplitResult:
+    # urllib raises a bare ValueError for a bad IPv6 host or port; a URL we
+    # cannot even parse is certainly not one to send the token to.
     try:
-        port = parts.port or _DEFAULT_PORTS.get(scheme)
-    except ValueError:
-        raise UnsafeURLError(f"URL has an invalid port: {url!r}")
-    return scheme, (parts.hostname or "").lower(), port
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - urllib checks the port only when it is read
+    except ValueError as exc:
+        raise UnsafeURLError(f"refusing a malformed URL ({exc}): {url!r}")
+    return parts
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = _split(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
 
 
 def check_same_origin(base_url: str, url: str) -> str:
@@ -107,7 +130,7 @@ def check_same_origin(base_url: str, url: str) -> str:
     Same origin means the same scheme (so no https-to-http downgrade), host
     and port, and no user info: the token is sent to every URL requested.
     """
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.username is not None or parts.password is not None:
         raise UnsafeURLError(f"refusing a URL with user info: {_redact_userinfo(url)!r}")
     if _origin(url) != _origin(base_url):
@@ -126,7 +149,9 @@ def _redact_userinfo(url: str) -> str:
 
 def _check_segments(path: str) -> None:
     for segment in path.split("?", 1)[0].split("/"):
-        if segment in (".", ".."):
+        # Unquoted first: yarl decodes "%2e%2e" to ".." and then normalises
+        # it away, which would step out of the base path just the same.
+        if unquote(segment) in (".", ".."):
             raise InvalidRequestError(
                 f"path {path!r} has a {segment!r} segment, which would leave the base path"
             )
@@ -150,9 +175,12 @@ def build_url(base_url: str, path: PathLike) -> str:
         path = "/".join(quote(segment, safe="") for segment in segments)
         if any(segment in (".", "..") for segment in segments):
             _check_segments(path)
-    elif "://" in path or path.startswith("//"):
-        absolute = urljoin(base_url + "/", path)
-        _check_segments(urlsplit(absolute).path)
+    elif _ABSOLUTE.match(path):
+        try:
+            absolute = urljoin(base_url + "/", path)
+        except ValueError as exc:
+            raise UnsafeURLError(f"refusing a malformed URL ({exc}): {path!r}")
+        _check_segments(_split(absolute).path)
         return check_same_origin(base_url, absolute)
     _check_segments(path)
     return f"{base_url}/{path.lstrip('/')}"
@@ -163,7 +191,11 @@ def resolve_link(current_url: str, link: str, base_url: str) -> str:
 
     Raises ``UnsafeURLError`` when the result is off ``base_url``'s origin.
     """
-    return check_same_origin(base_url, urljoin(current_url, link))
+    try:
+        url = urljoin(current_url, link)
+    except ValueError as exc:
+        raise UnsafeURLError(f"refusing a malformed link ({exc}): {link!r}")
+    return check_same_origin(base_url, url)
 
 
 def _param_text(key: str, value: Any) -> str:
@@ -224,6 +256,14 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if seconds != seconds or seconds == float("inf"):  # NaN or inf
         return None
     return max(0.0, seconds)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
 
 
 def body_excerpt(body: bytes, limit: int = _EXCERPT) -> str:
@@ -318,7 +358,13 @@ def _decode_error(status: int, headers: Mapping[str, str], body: bytes) -> Excep
         meta = doc.get("meta")
         raw_endpoint = meta.get("endpoint") if isinstance(meta, dict) else None
         endpoint = raw_endpoint if isinstance(raw_endpoint, str) else None
-    retry_after = parse_retry_after(headers.get("Retry-After"))
+    # Retry-After is read on the statuses where the contract honours it; the
+    # pure function may get a plain dict, so the name is matched ignoring case.
+    retry_after = (
+        parse_retry_after(_header(headers, "Retry-After"))
+        if status in _RETRY_AFTER_STATUSES
+        else None
+    )
     cls = error_class_for(status, code)
     return cls(
         message,

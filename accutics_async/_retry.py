@@ -30,6 +30,13 @@ _DEFAULT_GATE_CAP = 30.0
 
 _enabled = True
 
+# Seams for tests: the retry loop and the 429 gate sleep through ``_sleep``,
+# and the gate and the ``deadline`` read time through ``_clock``. Both are
+# looked up when used, so a test can swap in a fake clock without patching
+# asyncio or time for the whole event loop.
+_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+_clock: Callable[[], float] = time.monotonic
+
 
 @contextmanager
 def disable_retries() -> Iterator[None]:
@@ -115,17 +122,20 @@ class RateLimitGate:
 
     __slots__ = ("_clock", "_reopens_at")
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self._clock = clock
         self._reopens_at = 0.0
 
+    def _now(self) -> float:
+        return (self._clock or _clock)()
+
     def close_for(self, seconds: float) -> None:
         """Hold every request for ``seconds`` from now (never shortens a pause)."""
-        self._reopens_at = max(self._reopens_at, self._clock() + seconds)
+        self._reopens_at = max(self._reopens_at, self._now() + seconds)
 
     def remaining(self) -> float:
         """Seconds until the gate reopens (0 when open)."""
-        return max(0.0, self._reopens_at - self._clock())
+        return max(0.0, self._reopens_at - self._now())
 
     async def wait(self, cap: float) -> None:
         """Wait until the gate is open; raise ``RateLimitError`` if that is over ``cap``."""
@@ -137,7 +147,7 @@ class RateLimitGate:
                     status=429,
                     retry_after=left,
                 )
-            await asyncio.sleep(left)
+            await _sleep(left)
 
 
 OnRetry = Callable[[BaseException, float, int], None]
@@ -175,6 +185,7 @@ async def call_with_retries(
         return await gated()
 
     limit = deadline if deadline is not None else policy.deadline
+    started = _clock()
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -188,8 +199,8 @@ async def call_with_retries(
             return True
         if limit is None:
             return False
-        elapsed = state.seconds_since_start or 0.0
-        return elapsed + (state.upcoming_sleep or 0.0) > limit
+        # Needs tenacity >= 8.3, which computes upcoming_sleep before stop.
+        return _clock() - started + state.upcoming_sleep > limit
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -201,6 +212,7 @@ async def call_with_retries(
         wait=wait,
         stop=stop,
         before_sleep=before_sleep,
+        sleep=_sleep,
         reraise=True,
     )
     return await retrying(gated)

@@ -5,8 +5,8 @@ Every exception the library raises on purpose is an :class:`AccuticsError`::
     AccuticsError
      ├─ ConfigurationError          bad client settings (no token, insecure URL)
      ├─ SearchSyntaxError           (also a ValueError) bad filter or sort
- ├─ InvalidRequestError         (also a ValueError) a path, header or query value
- │                              that cannot be sent safely (CR/LF/NUL, "..")
+     ├─ InvalidRequestError         (also a ValueError) a path, header or query value
+     │                              that cannot be sent safely (CR/LF/NUL, "..")
      ├─ UnsafeURLError              a next link or URL off the base origin
      ├─ PaginationError             a pagination loop, or a checkpoint for another query
      ├─ TransportError              connection failed, reset or timed out

@@ -14,6 +14,9 @@ imported when a fixture is first used).
     async def test_flaky(accutics_server_factory):
         server = await accutics_server_factory(records=50, faults="503=0.2")
 
+    def test_fails_fast(accutics_no_retries):
+        ...  # every AccuticsClient makes exactly one attempt per call
+
 ``accutics_server`` is a started ``FakeAccuticsServer`` with 250 records,
 seed 1. ``accutics_server_factory(**kwargs)`` starts one with any
 ``FakeAccuticsServer`` arguments; each is stopped after the test. Both are
@@ -22,7 +25,7 @@ async fixtures and need pytest-asyncio (any mode).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -30,7 +33,7 @@ import pytest
 if TYPE_CHECKING:
     from accutics_async.testing._server import FakeAccuticsServer
 
-__all__ = ["accutics_server", "accutics_server_factory"]
+__all__ = ["accutics_no_retries", "accutics_server", "accutics_server_factory"]
 
 ServerFactory = Callable[..., Awaitable["FakeAccuticsServer"]]
 _NEED = (
@@ -81,3 +84,12 @@ async def accutics_server() -> AsyncIterator[FakeAccuticsServer]:
 
     async with FakeAccuticsServer(records=250, seed=1) as server:
         yield server
+
+
+@pytest.fixture
+def accutics_no_retries() -> Iterator[None]:
+    """Turn retries off for every client during the test, so failures surface at once."""
+    from accutics_async import disable_retries
+
+    with disable_retries():
+        yield

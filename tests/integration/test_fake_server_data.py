@@ -166,6 +166,16 @@ async def test_factory(accutics_server_factory):
     async with aiohttp.ClientSession() as session:
         async with session.get(server.url("/records")) as response:
             assert response.status == 503
+
+async def test_no_retries(accutics_no_retries, accutics_server_factory):
+    from accutics_async import AccuticsClient, ServerError
+    server = await accutics_server_factory(records=3, faults="503=1")
+    async with AccuticsClient(token=server.token, base_url=server.base_url) as client:
+        try:
+            await client.get(server.page_endpoint)
+        except ServerError:
+            pass
+        assert client.stats["attempts"] == 1
 """
 
 
@@ -189,4 +199,4 @@ def test_pytest_plugin_fixtures(tmp_path: Path) -> None:
         timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout

@@ -130,7 +130,8 @@ async def test_model_items_are_structured(
     assert len(records) == N
     first = records[0]
     assert isinstance(first, Record)
-    assert first.created_at is not None and first.created_at.tzinfo is not None
+    assert first.created_at is not None
+    assert first.created_at.tzinfo is not None
     assert "input_medium" in first.inputs
     assert "output_utm_campaign" in first.outputs
 

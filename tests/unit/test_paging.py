@@ -53,9 +53,11 @@ class TestNextRequest:
     def test_resolves_relative_next_against_current_url(self) -> None:
         current = PageRequest(f"{BASE}/records?page=1", 1)
         nxt = next_request(current, page_meta(next="?page=2"), BASE)
-        assert nxt is not None and nxt.url == f"{BASE}/records?page=2"
+        assert nxt is not None
+        assert nxt.url == f"{BASE}/records?page=2"
         nxt = next_request(current, page_meta(next="/v1/records?page=2"), BASE)
-        assert nxt is not None and nxt.url == f"{BASE}/records?page=2"
+        assert nxt is not None
+        assert nxt.url == f"{BASE}/records?page=2"
 
     def test_null_next_ends_a_page_number_walk(self) -> None:
         current = PageRequest(f"{BASE}/records?page=3", 3)
@@ -80,7 +82,8 @@ class TestNextRequest:
     def test_cursor_replaces_the_previous_cursor(self) -> None:
         current = PageRequest(f"{BASE}/stream?cursor=aaa")
         nxt = next_request(current, meta({"next_cursor": "bbb", "cursor_param": "cursor"}), BASE)
-        assert nxt is not None and nxt.url == f"{BASE}/stream?cursor=bbb"
+        assert nxt is not None
+        assert nxt.url == f"{BASE}/stream?cursor=bbb"
 
     def test_null_next_cursor_ends_a_cursor_walk(self) -> None:
         current = PageRequest(f"{BASE}/stream?cursor=aaa")
