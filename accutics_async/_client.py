@@ -190,7 +190,8 @@ class AccuticsClient:
                 body = orjson.dumps(json)
             except TypeError as exc:
                 raise InvalidRequestError(f"request body is not JSON-serialisable: {exc}")
-            extra.setdefault("Content-Type", "application/json")
+            if not any(name.lower() == "content-type" for name in extra):
+                extra["Content-Type"] = "application/json"
         for name, value in extra.items():
             if _UNSAFE_HEADER.search(name) or _UNSAFE_HEADER.search(value):
                 raise InvalidRequestError(f"header {name!r} contains CR, LF or NUL")
@@ -248,14 +249,14 @@ class AccuticsClient:
         outcome = "error"
         self.stats["attempts"] += 1
         try:
-            raw = await self._send_following_redirects(method, url, query, headers, body)
+            raw, final_url = await self._send_following_redirects(method, url, query, headers, body)
             outcome = str(raw.status)
             payload = raw.body
             if len(self._token_bytes) >= _MIN_REDACTABLE and self._token_bytes in payload:
                 # A server that echoes the token back must not plant it in an
                 # exception message, a log line or an exported file.
                 payload = payload.replace(self._token_bytes, _REDACTED)
-            return decode_response(raw.status, raw.headers, payload, url=url)
+            return decode_response(raw.status, raw.headers, payload, url=final_url)
         except Exception as exc:
             if outcome == "error":
                 outcome = type(exc).__name__
@@ -278,14 +279,15 @@ class AccuticsClient:
         query: Sequence[tuple[str, str]],
         headers: Mapping[str, str],
         body: bytes | None,
-    ) -> RawResponse:
+    ) -> tuple[RawResponse, str]:
+        """The first non-redirect answer and the URL it came from."""
         # aiohttp's own redirect handling is off: it would carry the
         # Authorization header to whatever host a Location names.
         for _ in range(self._max_redirects + 1):
             raw = await self._transport.send(method, url, params=query, headers=headers, body=body)
             location = raw.headers.get("Location")
             if raw.status not in _REDIRECTS or not location:
-                return raw
+                return raw, url
             try:
                 url = resolve_link(url, location, self._base_url)
             except UnsafeURLError as exc:

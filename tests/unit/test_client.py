@@ -293,7 +293,16 @@ async def test_same_origin_redirect_is_followed(mock_http: aioresponses) -> None
     async with client() as c:
         resp = await c.get("/old")
     assert resp.data == {"id": "r1"}
+    assert resp.url == f"{BASE}/new"  # relative links in the body resolve against it
     assert [str(url) for _, url, _ in calls(mock_http)] == [f"{BASE}/old", f"{BASE}/new"]
+
+
+async def test_json_body_keeps_a_caller_content_type(mock_http: aioresponses) -> None:
+    mock_http.post(f"{BASE}/records", payload=OK)
+    async with client() as c:
+        await c.post("/records", json={"a": 1}, headers={"content-type": "application/vnd+json"})
+    sent = calls(mock_http)[0][2]["headers"]
+    assert [k for k in sent if k.lower() == "content-type"] == ["content-type"]
 
 
 async def test_redirect_to_another_origin_is_refused(mock_http: aioresponses) -> None:
