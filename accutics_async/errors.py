@@ -9,7 +9,9 @@ Every exception the library raises on purpose is an :class:`AccuticsError`::
      │                              that cannot be sent safely (CR/LF/NUL, "..")
      ├─ UnsafeURLError              a next link or URL off the base origin
      ├─ PaginationError             a pagination loop, or a checkpoint for another query
-     ├─ TransportError              connection failed, reset or timed out
+     ├─ ExportError                 a checkpoint that does not fit; a locked or altered partial file
+ │   └─ CheckpointExistsError   an interrupted export exists and resume was not asked for
+ ├─ TransportError              connection failed, reset or timed out
      ├─ DecodeError                 body is not JSON or not the documented envelope
      └─ APIError                    the API answered with an error envelope / status
          ├─ BadRequestError         400
@@ -39,8 +41,10 @@ __all__ = [
     "AccuticsError",
     "AuthenticationError",
     "BadRequestError",
+    "CheckpointExistsError",
     "ConfigurationError",
     "DecodeError",
+    "ExportError",
     "InvalidRequestError",
     "InvalidRouteError",
     "NotFoundError",
@@ -93,6 +97,21 @@ class UnsafeURLError(AccuticsError):
 
 class PaginationError(AccuticsError):
     """A pagination walk cannot go on safely (a loop, or a checkpoint for another query)."""
+
+
+class ExportError(AccuticsError):
+    """An export cannot start or go on: a bad or mismatched checkpoint, a locked or altered file."""
+
+
+class CheckpointExistsError(ExportError):
+    """An interrupted export into this file exists; resume it, or discard it first.
+
+    ``path`` is the checkpoint (or shard plan) file found.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class TransportError(AccuticsError):

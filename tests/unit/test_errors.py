@@ -14,8 +14,10 @@ from accutics_async.errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
+    CheckpointExistsError,
     ConfigurationError,
     DecodeError,
+    ExportError,
     InvalidRequestError,
     InvalidRouteError,
     NotFoundError,
@@ -39,6 +41,8 @@ TREE: dict[type[BaseException], type[BaseException]] = {
     PaginationError: AccuticsError,
     TransportError: AccuticsError,
     DecodeError: AccuticsError,
+    ExportError: AccuticsError,
+    CheckpointExistsError: ExportError,
     APIError: AccuticsError,
     BadRequestError: APIError,
     InvalidRouteError: BadRequestError,
@@ -50,7 +54,11 @@ TREE: dict[type[BaseException], type[BaseException]] = {
 }
 
 API_ERRORS = [cls for cls in TREE if issubclass(cls, APIError)]
-OTHER_ERRORS = [cls for cls in TREE if not issubclass(cls, APIError) and cls is not AccuticsError]
+OTHER_ERRORS = [
+    cls
+    for cls in TREE
+    if not issubclass(cls, APIError) and cls not in (AccuticsError, CheckpointExistsError)
+]
 
 
 def test_every_exception_in_the_module_is_in_the_tree() -> None:
@@ -195,6 +203,14 @@ def test_plain_errors_pickle(cls: type[AccuticsError]) -> None:
     assert type(clone) is cls
     assert clone.args == ("went wrong",)
     assert str(clone) == "went wrong"
+
+
+def test_checkpoint_exists_error_pickles_with_its_path() -> None:
+    exc = CheckpointExistsError("resume or discard", path="/tmp/out.jsonl.checkpoint.json")
+    clone = pickle.loads(pickle.dumps(exc))
+    assert isinstance(clone, ExportError)
+    assert clone.path == "/tmp/out.jsonl.checkpoint.json"
+    assert str(clone) == "resume or discard"
 
 
 def test_pickled_errors_keep_extra_attributes() -> None:

@@ -1,0 +1,342 @@
+"""``export`` and ``export_pager``: one pager streamed into one file, resumably.
+
+The file layer is in ``_export_io``; this module drives the pager and hands
+each page to a worker thread that encodes, appends, fsyncs and checkpoints it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import attrs
+
+from ._export_formats import FORMATS, CsvEncoder, JsonlEncoder
+from ._export_io import (
+    ExportPaths,
+    PartWriter,
+    SavedState,
+    read_json,
+    read_state,
+    remove_quietly,
+)
+from ._protocol import Params, PathLike
+from ._search import Filter, Search
+from .errors import CheckpointExistsError, ExportError, PaginationError
+
+if TYPE_CHECKING:
+    from ._client import AccuticsClient
+    from ._pagination import AsyncPager
+
+__all__ = [
+    "ExportFormat",
+    "ExportProgress",
+    "ExportResult",
+    "ProgressCallback",
+    "discard_export",
+    "export",
+    "export_pager",
+    "read_checkpoint",
+]
+
+T = TypeVar("T")
+ExportFormat = Literal["jsonl", "csv"]
+
+
+@attrs.frozen
+class ExportProgress:
+    """Where an export stands, handed to the ``progress`` callback after each page.
+
+    ``records`` and ``pages`` count everything in the file, including what an
+    earlier, interrupted run wrote (``resumed_records``); ``total_items`` is
+    the listing's size when the API reports it (page-number endpoints), else
+    ``None``; ``elapsed_s`` counts this run only.
+    """
+
+    records: int
+    pages: int
+    total_items: int | None
+    elapsed_s: float
+    resumed_records: int = 0
+
+    @property
+    def records_per_s(self) -> float:
+        """Records written per second by this run."""
+        done = self.records - self.resumed_records
+        return done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+ProgressCallback = Callable[[ExportProgress], object]
+
+
+@attrs.frozen
+class ExportResult:
+    """A finished export: the file ``out`` holds ``records`` records in ``bytes`` bytes."""
+
+    out: str
+    format: str
+    records: int
+    pages: int
+    bytes: int
+    elapsed_s: float
+    resumed_records: int = 0
+    total_items: int | None = None
+
+    @property
+    def records_per_s(self) -> float:
+        """Records written per second by this run (resumed records not counted)."""
+        done = self.records - self.resumed_records
+        return done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return fmt
+
+
+async def in_thread(func: Callable[..., T], *args: Any) -> T:
+    """Run ``func(*args)`` in the default executor, and never abandon it half done.
+
+    A cancelled ``await`` would leave the thread writing while the caller
+    closes the file under it; so on cancellation we wait for the write to
+    end (the partial file and checkpoint then agree) and re-raise.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, functools.partial(func, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            try:
+                await asyncio.wait([future])
+            except asyncio.CancelledError:
+                continue
+        if not future.cancelled():
+            future.exception()  # retrieved, so asyncio does not log it as lost
+        raise
+
+
+def refuse_if_busy(paths: ExportPaths, *, sharded: bool) -> None:
+    """Raise ``CheckpointExistsError`` if the other kind of export into ``out`` is unfinished."""
+    other = paths.checkpoint if sharded else paths.plan
+    if os.path.exists(other):
+        kind = "an unsharded" if sharded else "a sharded"
+        raise CheckpointExistsError(
+            f"{kind} export into {paths.out} was interrupted ({other} exists); resume it "
+            "the same way, or discard it first",
+            path=other,
+        )
+
+
+def _refuse_existing(paths: ExportPaths) -> None:
+    raise CheckpointExistsError(
+        f"an interrupted export into {paths.out} exists ({paths.checkpoint}); pass "
+        "resume=True (--resume) to finish it, or discard it (--restart) to start over",
+        path=paths.checkpoint,
+    )
+
+
+async def export(
+    client: AccuticsClient,
+    path: PathLike,
+    out: str | os.PathLike[str],
+    *,
+    format: ExportFormat | str = "jsonl",
+    search: Search | Filter | str | None = None,
+    sort: str | Sequence[str] | None = None,
+    page_size: int | None = None,
+    params: Params | None = None,
+    concurrency: int = 1,
+    max_items: int | None = None,
+    resume: bool = False,
+    progress: ProgressCallback | None = None,
+    fsync: bool = True,
+) -> ExportResult:
+    """Export every item of ``client.paginate(path, ...)`` into the file ``out``.
+
+    Returns an :class:`ExportResult`. With ``resume=True`` an interrupted
+    export into ``out`` is finished (or, if there is none, a new one
+    starts). Raises :class:`CheckpointExistsError` (before any request) if
+    one exists and ``resume`` is false, :class:`ExportError` if its
+    checkpoint is for another query or format, and whatever the pager
+    raises (``APIError``, ``TransportError``, ...) after the retries; the
+    partial file and checkpoint then stay for a later ``resume=True``.
+    """
+    paths = ExportPaths.for_out(out)
+    check_format(format)
+    refuse_if_busy(paths, sharded=False)
+    saved = read_state(paths)
+    if saved is not None and not resume:
+        _refuse_existing(paths)
+    try:
+        pager = client.paginate(
+            path,
+            params=params,
+            search=search,
+            sort=sort,
+            page_size=page_size,
+            concurrency=concurrency,
+            max_items=max_items,
+            resume=None if saved is None else saved.pager,
+        )
+    except PaginationError as exc:
+        raise ExportError(
+            f"{paths.checkpoint} belongs to another export (path, search, sort, page size or "
+            f"server differ): {exc}"
+        ) from exc
+    return await export_pager(
+        pager, paths.out, format=format, resume=resume, progress=progress, fsync=fsync
+    )
+
+
+async def export_pager(
+    pager: AsyncPager[Any],
+    out: str | os.PathLike[str],
+    *,
+    format: ExportFormat | str = "jsonl",
+    resume: bool = False,
+    progress: ProgressCallback | None = None,
+    fsync: bool = True,
+) -> ExportResult:
+    """Stream ``pager``'s pages into ``out``; the pager is closed afterwards.
+
+    To resume, build the pager from the saved checkpoint
+    (``resume=read_checkpoint(out)["pager"]``) and pass ``resume=True``; a
+    pager that does not continue that checkpoint raises :class:`ExportError`.
+    Otherwise as :func:`export`.
+    """
+    fmt = check_format(format)
+    paths = ExportPaths.for_out(out)
+    refuse_if_busy(paths, sharded=False)
+    saved = read_state(paths)
+    if saved is not None:
+        if not resume:
+            _refuse_existing(paths)
+        if saved.format != fmt:
+            raise ExportError(
+                f"{paths.checkpoint} is for a {saved.format} export, not {fmt}; "
+                "resume with the same format"
+            )
+        if saved.pager != pager.checkpoint:
+            raise ExportError(
+                f"the pager does not continue {paths.checkpoint}; build it with "
+                "client.paginate(..., resume=<the checkpoint's 'pager'>)"
+            )
+    try:
+        return await _run(pager, paths, fmt, saved, progress, fsync)
+    finally:
+        await pager.aclose()
+
+
+async def _run(
+    pager: AsyncPager[Any],
+    paths: ExportPaths,
+    fmt: str,
+    saved: SavedState | None,
+    progress: ProgressCallback | None,
+    fsync: bool,
+) -> ExportResult:
+    started = time.monotonic()
+    state = saved or SavedState(format=fmt, pager=pager.checkpoint, offset=0)
+    resumed = state.records
+    if saved is not None:
+        finished = _check_partial(paths, saved)
+        if finished is not None:
+            return attrs.evolve(finished, elapsed_s=time.monotonic() - started)
+    encoder: JsonlEncoder | CsvEncoder = (
+        JsonlEncoder() if fmt == "jsonl" else CsvEncoder(**state.encoder)
+    )
+    # Opened here, not in a thread: it is quick, and a cancelled thread hand-off
+    # could lose the open file.
+    writer = PartWriter(paths, offset=state.offset, fsync=fsync)
+    try:
+        pages = pager.pages()
+        async for page in pages:
+            # Encoded here, not in the writer thread: CPU-bound work in a second
+            # thread contends with the event loop for the GIL, while the write
+            # and the fsyncs, which go to the thread, release it.
+            data = encoder.encode(page.items)
+            # Read right after the page is handed out: that is where it counts as done.
+            state = SavedState(
+                format=fmt,
+                pager=pager.checkpoint,
+                offset=writer.offset,
+                records=state.records + len(page.items),
+                pages=state.pages + 1,
+                total_items=state.total_items if pager.total_items is None else pager.total_items,
+                encoder=encoder.state(),
+            )
+            await in_thread(writer.commit, data, state)
+            if progress is not None:
+                elapsed = time.monotonic() - started
+                progress(
+                    ExportProgress(state.records, state.pages, state.total_items, elapsed, resumed)
+                )
+        columns = encoder.columns if isinstance(encoder, CsvEncoder) else None
+        size = await in_thread(writer.finish, columns if encoder.needs_rewrite else None)
+    finally:
+        writer.close()
+    return ExportResult(
+        out=paths.out,
+        format=fmt,
+        records=state.records,
+        pages=state.pages,
+        bytes=size,
+        elapsed_s=time.monotonic() - started,
+        resumed_records=resumed,
+        total_items=state.total_items,
+    )
+
+
+def _check_partial(paths: ExportPaths, saved: SavedState) -> ExportResult | None:
+    """Check the files a checkpoint expects; return the result if the export had finished.
+
+    A "done" checkpoint without a partial file but with the destination is a
+    crash after the final rename and before the checkpoint was removed.
+    """
+    if os.path.exists(paths.part):
+        return None
+    if not (saved.done and os.path.exists(paths.out)):
+        raise ExportError(
+            f"{paths.part} is missing but {paths.checkpoint} expects it; discard the "
+            "checkpoint and start over"
+        )
+    remove_quietly(paths.checkpoint)
+    return ExportResult(
+        out=paths.out,
+        format=saved.format,
+        records=saved.records,
+        pages=saved.pages,
+        bytes=os.path.getsize(paths.out),
+        elapsed_s=0.0,
+        resumed_records=saved.records,
+        total_items=saved.total_items,
+    )
+
+
+def read_checkpoint(out: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The checkpoint of an interrupted export into ``out`` as a dict, or ``None``.
+
+    Its ``"pager"`` entry is the pager checkpoint to resume from. Raises
+    :class:`ExportError` if the file is not a valid checkpoint.
+    """
+    state = read_state(ExportPaths.for_out(out))
+    return None if state is None else state.to_json()
+
+
+def discard_export(out: str | os.PathLike[str]) -> None:
+    """Remove an interrupted export's partial file, checkpoint and shard files, if any."""
+    paths = ExportPaths.for_out(out)
+    plan = read_json(paths.plan) if os.path.exists(paths.plan) else None
+    shards = plan.get("shards", []) if isinstance(plan, Mapping) else []
+    for shard in shards if isinstance(shards, list) else []:
+        if isinstance(shard, Mapping) and isinstance(shard.get("out"), str):
+            discard_export(shard["out"])
+            remove_quietly(shard["out"])
+    remove_quietly(
+        paths.part, paths.checkpoint, paths.checkpoint + ".tmp", paths.rewrite, paths.plan
+    )

@@ -1,0 +1,289 @@
+"""The files of an export: the partial file, the checkpoint, the final rename, merging.
+
+Synchronous and free of asyncio: :mod:`accutics_async.export` runs these
+calls in a worker thread, so an ``fsync`` never stalls the event loop while
+the pager fetches the next pages.
+
+Files beside the destination ``OUT`` (same directory, so the final
+``os.replace`` is an atomic rename on one file system):
+
+- ``OUT.part``: the records written so far; renamed to ``OUT`` at the end.
+- ``OUT.checkpoint.json``: written after every page (temp file, fsync,
+  ``os.replace``), holding the pager's checkpoint and the byte length of
+  ``OUT.part`` after that page. On resume the partial file is cut back to
+  that length, which drops a page written after the last checkpoint (a crash
+  between the two writes), and the pager continues after that page.
+- ``OUT.shards.json``: the plan of a sharded export (see ``_export_shards``).
+
+Why no directory fsync per page: if a crash loses the newest checkpoint
+rename, the previous checkpoint is still a consistent pair with the partial
+file (which only ever grows past it), so resuming is still exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from typing import IO, Any
+
+import attrs
+import orjson
+
+from ._export_formats import FORMATS, finish_csv, merge_csv
+from .errors import ExportError
+
+if sys.platform != "win32":  # no flock on Windows: a second writer is not detected there
+    import fcntl
+
+__all__ = [
+    "ExportPaths",
+    "PartWriter",
+    "SavedState",
+    "merge_files",
+    "read_state",
+    "remove_quietly",
+    "write_json_atomic",
+]
+
+CHECKPOINT_KIND = "accutics_async.export"
+CHECKPOINT_VERSION = 1
+
+
+@attrs.frozen
+class ExportPaths:
+    """The destination and the files kept beside it while an export runs."""
+
+    out: str
+
+    @classmethod
+    def for_out(cls, out: str | os.PathLike[str]) -> ExportPaths:
+        return cls(os.fspath(out))
+
+    @property
+    def part(self) -> str:
+        return self.out + ".part"
+
+    @property
+    def checkpoint(self) -> str:
+        return self.out + ".checkpoint.json"
+
+    @property
+    def plan(self) -> str:
+        return self.out + ".shards.json"
+
+    @property
+    def rewrite(self) -> str:
+        return self.out + ".part.rewrite"
+
+
+# -- the partial file and the checkpoint ---------------------------------------------
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename in ``path``'s directory durable, where the platform allows it."""
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:  # pragma: no cover - Windows cannot open directories
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some file systems refuse
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: str, data: Any, *, fsync: bool) -> None:
+    """Replace ``path`` with ``data`` as JSON: readers see the old or the new file, never half."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as handle:
+        handle.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+        handle.flush()
+        if fsync:
+            os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: str) -> Any:
+    """The JSON in ``path``, or ``None`` if there is no such file; ``ExportError`` if unreadable."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except FileNotFoundError:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ExportError(f"{path} is not valid JSON ({exc}); remove it to start over") from exc
+
+
+def remove_quietly(*paths: str) -> None:
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def lock(handle: IO[bytes], what: str) -> None:
+    """Hold an exclusive advisory lock on ``handle`` or raise ``ExportError`` at once."""
+    if sys.platform == "win32":  # pragma: no cover
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        raise ExportError(f"another export is writing {what}") from exc
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(name, str) for name in value)
+
+
+@attrs.frozen
+class SavedState:
+    """What the checkpoint file holds: where the pager and the partial file stand."""
+
+    format: str
+    pager: dict[str, Any]
+    offset: int
+    records: int = 0
+    pages: int = 0
+    total_items: int | None = None
+    encoder: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return bool(self.pager.get("done"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": CHECKPOINT_KIND, "version": CHECKPOINT_VERSION, **attrs.asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: Any, path: str) -> SavedState:
+        """Validate a checkpoint file's content; raise ``ExportError`` naming ``path``."""
+        bad = f"{path} is not an accutics export checkpoint"
+        if not isinstance(data, dict) or data.get("kind") != CHECKPOINT_KIND:
+            raise ExportError(bad)
+        if data.get("version") != CHECKPOINT_VERSION:
+            raise ExportError(f"{path}: unsupported checkpoint version {data.get('version')!r}")
+        encoder = data.get("encoder", {})
+        total = data.get("total_items")
+        if not (
+            data.get("format") in FORMATS
+            and isinstance(data.get("pager"), dict)
+            and all(_is_count(data.get(key)) for key in ("offset", "records", "pages"))
+            and (total is None or _is_count(total))
+            and isinstance(encoder, dict)
+            and all(_is_names(encoder.get(key) or []) for key in ("columns", "header"))
+        ):
+            raise ExportError(f"{bad} (malformed); remove it to start over")
+        fields = {a.name for a in attrs.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})
+
+
+def read_state(paths: ExportPaths) -> SavedState | None:
+    """The saved state of an interrupted export into ``paths.out``, or ``None``."""
+    data = read_json(paths.checkpoint)
+    return None if data is None else SavedState.from_json(data, paths.checkpoint)
+
+
+class PartWriter:
+    """Appends pages to the partial file; each :meth:`commit` is durable before it returns."""
+
+    def __init__(self, paths: ExportPaths, *, offset: int, fsync: bool) -> None:
+        self._paths = paths
+        self._fsync = fsync
+        # Opened without truncating, locked, and only then cut back: a second
+        # export into the same file must fail before it destroys anything.
+        fd = os.open(paths.part, os.O_RDWR | os.O_CREAT, 0o666)
+        self._file: IO[bytes] = os.fdopen(fd, "r+b")
+        try:
+            lock(self._file, paths.out)
+            size = os.fstat(fd).st_size
+            if size < offset:
+                raise ExportError(
+                    f"{paths.part} is shorter ({size} bytes) than its checkpoint says "
+                    f"({offset}); it was changed outside this export. Start over."
+                )
+            self._file.truncate(offset)
+            self._file.seek(offset)
+        except BaseException:
+            self._file.close()
+            raise
+        self.offset = offset
+
+    def commit(self, data: bytes, state: SavedState) -> None:
+        """Append ``data``, make it durable, then record ``state`` (with the new offset)."""
+        self._file.write(data)
+        self._file.flush()
+        if self._fsync:
+            os.fsync(self._file.fileno())
+        self.offset += len(data)
+        write_json_atomic(
+            self._paths.checkpoint,
+            attrs.evolve(state, offset=self.offset).to_json(),
+            fsync=self._fsync,
+        )
+
+    def finish(self, csv_columns: Sequence[str] | None) -> int:
+        """Rename the partial file to the destination (rewriting a CSV header first if given).
+
+        Returns the final size in bytes. The checkpoint is removed last, so a
+        crash in between leaves a "done" checkpoint that finishes on resume.
+        """
+        paths = self._paths
+        self._file.flush()
+        if self._fsync:
+            os.fsync(self._file.fileno())
+        if csv_columns is not None:
+            with open(paths.rewrite, "wb") as dst:
+                finish_csv(paths.part, csv_columns, dst)
+                dst.flush()
+                if self._fsync:
+                    os.fsync(dst.fileno())
+            os.replace(paths.rewrite, paths.out)
+            self.close()
+            os.remove(paths.part)
+        else:
+            self.close()  # Windows cannot rename an open file
+            os.replace(paths.part, paths.out)
+        if self._fsync:
+            fsync_dir(paths.out)
+        remove_quietly(paths.checkpoint)
+        return os.path.getsize(paths.out)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+# -- merging shard files -------------------------------------------------------------
+
+
+def merge_files(sources: Sequence[str], out: str, tmp: str, fmt: str, *, fsync: bool) -> int:
+    """Concatenate finished shard files into ``out`` atomically (via ``tmp``); return its size.
+
+    JSON Lines are copied byte for byte. CSV shards may differ in columns
+    (each saw its own records first): the merged header is their union in
+    shard order, which is the first-seen order over all records, i.e. what
+    one unsharded export writes; rows are copied as is where a shard's
+    header already equals it, else their raw fields are moved into place.
+    """
+    with open(tmp, "wb") as dst:
+        if fmt == "jsonl":
+            for source in sources:
+                with open(source, "rb") as src:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+        else:
+            merge_csv(sources, dst)
+        dst.flush()
+        if fsync:
+            os.fsync(dst.fileno())
+    os.replace(tmp, out)
+    if fsync:
+        fsync_dir(out)
+    return os.path.getsize(out)

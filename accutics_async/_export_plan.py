@@ -1,0 +1,167 @@
+"""Shard specs and how a query is cut into ``created_at`` ranges.
+
+A :class:`ShardSpec` is plain data (``to_dict``/``from_dict`` round trip
+through JSON), so a shard can be handed to any task runner; see
+``_export_shards`` for running and merging them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._converter import parse_datetime
+from ._export_core import ExportFormat, check_format
+from ._export_formats import FORMATS
+from ._protocol import Params, encode_params
+from ._search import F, Filter, Search, format_sort, parse_sort, to_wire
+from .errors import ExportError
+
+if TYPE_CHECKING:
+    from ._client import AccuticsClient
+
+__all__ = ["ShardSpec", "plan_created_at_shards"]
+
+
+def _optional(kind: type) -> Any:
+    return attrs.validators.optional(attrs.validators.instance_of(kind))
+
+
+def _pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    return tuple((str(k), str(v)) for k, v in value)
+
+
+@attrs.frozen(kw_only=True)
+class ShardSpec:
+    """One shard of an export: a query and the file it goes to. Plain data.
+
+    ``search`` and ``sort`` are wire strings (``str(Search)``), ``params``
+    extra query pairs; ``index`` is the shard's place in the merged file
+    (0-based) and ``count`` how many shards the plan has.
+    ``ShardSpec.from_dict(spec.to_dict()) == spec``, and ``to_dict()`` is
+    JSON-serialisable.
+    """
+
+    path: str = attrs.field(validator=attrs.validators.instance_of(str))
+    out: str = attrs.field(validator=attrs.validators.instance_of(str))
+    search: str | None = attrs.field(default=None, validator=_optional(str))
+    sort: str | None = attrs.field(default=None, validator=_optional(str))
+    page_size: int | None = attrs.field(default=None, validator=_optional(int))
+    format: str = attrs.field(default="jsonl", validator=attrs.validators.in_(FORMATS))
+    params: tuple[tuple[str, str], ...] = attrs.field(default=(), converter=_pairs)
+    concurrency: int = attrs.field(default=1, validator=attrs.validators.instance_of(int))
+    index: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
+    count: int = attrs.field(default=1, validator=attrs.validators.instance_of(int))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (``params`` as a list of ``[name, value]`` pairs)."""
+        data = attrs.asdict(self)
+        data["params"] = [list(pair) for pair in self.params]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ShardSpec:
+        """Rebuild a spec from :meth:`to_dict`'s output; ``ExportError`` if it does not fit."""
+        names = {field.name for field in attrs.fields(cls)}
+        if not isinstance(data, Mapping) or not set(data) <= names:
+            extra = sorted(set(data) - names) if isinstance(data, Mapping) else data
+            raise ExportError(f"not a shard spec (unknown keys {extra!r})")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ExportError(f"not a valid shard spec: {exc}") from exc
+
+
+def _timestamp(record: Any, field: str) -> int:
+    value = record.get(field) if isinstance(record, Mapping) else None
+    try:
+        when = parse_datetime(value)
+    except (TypeError, ValueError) as exc:
+        raise ExportError(f"cannot shard on {field!r}: {value!r} is not an ISO timestamp") from exc
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return int(when.timestamp() // 1)  # whole seconds: the API strips fractions in filters
+
+
+async def _edge(client: AccuticsClient, path: str, sort: str, **query: Any) -> Any:
+    page = await client.paginate(path, sort=sort, page_size=1, **query).first_page()
+    return page.items[0] if page.items else None
+
+
+async def plan_created_at_shards(
+    client: AccuticsClient,
+    path: str,
+    shards: int,
+    *,
+    out: str | os.PathLike[str],
+    search: Search | Filter | str | None = None,
+    sort: str | Sequence[str] | None = None,
+    page_size: int | None = None,
+    params: Params | None = None,
+    format: ExportFormat | str = "jsonl",
+    concurrency: int = 1,
+    field: str = "created_at",
+) -> list[ShardSpec]:
+    """Split the query into up to ``shards`` disjoint ``field`` ranges, in merge order.
+
+    Two requests find the oldest and newest record (``sort=field`` and
+    ``-field``, one item each); the span between is cut into equal
+    half-open intervals of whole seconds, ``field >= a`` and ``field < b``,
+    added to ``search``. The first shard has no lower bound and the last no
+    upper bound, so no record is outside every shard. Fewer shards come back
+    when the span has fewer seconds, one when the query matches nothing.
+
+    ``sort`` defaults to ``field``; if it starts with ``-field`` the shards
+    are listed newest first, so the merged file is in the order of one
+    unsharded export. With a sort on another field the merged file is
+    ordered by shard first. Raises ``ExportError`` if ``field`` does not
+    hold ISO timestamps, ``SearchSyntaxError`` for a bad search or sort.
+    """
+    if not isinstance(shards, int) or shards < 1:
+        raise ExportError(f"shards must be an int >= 1, got {shards!r}")
+    check_format(format)
+    base = Search.parse(to_wire(search) or "")
+    sort_text = format_sort(sort) or field
+    first_key = parse_sort(sort_text)[0]
+    pairs = tuple((k, str(v)) for k, v in encode_params(params))
+    query: dict[str, Any] = {"search": base, "params": pairs}
+    oldest = await _edge(client, path, field, **query)
+    newest = await _edge(client, path, f"-{field}", **query)
+    ranges: list[tuple[int | None, int | None]] = [(None, None)]
+    if oldest is not None and newest is not None:
+        low, high = _timestamp(oldest, field), _timestamp(newest, field) + 1
+        count = max(1, min(shards, high - low))
+        cuts = [low + (high - low) * i // count for i in range(count + 1)]
+        ranges = [
+            (cuts[i] if i > 0 else None, cuts[i + 1] if i < count - 1 else None)
+            for i in range(count)
+        ]
+    if first_key.field == field and first_key.descending:
+        ranges.reverse()
+    target = os.fspath(out)
+    specs = []
+    for index, (start, stop) in enumerate(ranges):
+        shard = base
+        if start is not None:
+            shard &= F(field).gte(datetime.fromtimestamp(start, timezone.utc))
+        if stop is not None:
+            shard &= F(field).lt(datetime.fromtimestamp(stop, timezone.utc))
+        specs.append(
+            ShardSpec(
+                path=path,
+                out=f"{target}.shard-{index + 1:03d}-of-{len(ranges):03d}",
+                search=str(shard) or None,
+                sort=sort_text,
+                page_size=page_size,
+                format=format,
+                params=pairs,
+                concurrency=concurrency,
+                index=index,
+                count=len(ranges),
+            )
+        )
+    return specs

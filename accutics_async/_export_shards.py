@@ -1,0 +1,334 @@
+"""Sharded export: run ``created_at`` shards of one query at once, then merge them.
+
+A cursor endpoint can only be walked one page after another; several
+disjoint searches can be walked side by side. Each shard is a plain
+:class:`ShardSpec` (JSON round trip with ``to_dict``/``from_dict``) exported
+by :func:`export_shard` into its own file with its own checkpoint, so shards
+can also be handed to any task runner.
+
+The shard plan of :func:`export_sharded` is saved in ``OUT.shards.json``
+(specs, which shards are done, whether the merge happened), so a resumed run
+reuses the same boundaries even if records were added meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._export_core import (
+    ExportFormat,
+    ExportProgress,
+    ExportResult,
+    ProgressCallback,
+    check_format,
+    discard_export,
+    export,
+    in_thread,
+    refuse_if_busy,
+)
+from ._export_io import (
+    ExportPaths,
+    merge_files,
+    read_json,
+    remove_quietly,
+    write_json_atomic,
+)
+from ._export_plan import ShardSpec, plan_created_at_shards
+from ._protocol import Params, encode_params
+from ._search import Filter, Search, format_sort, to_wire
+from .errors import CheckpointExistsError, ExportError
+
+if TYPE_CHECKING:
+    from ._client import AccuticsClient
+
+__all__ = ["export_shard", "export_sharded", "merge_shards"]
+
+PLAN_KIND = "accutics_async.shards"
+PLAN_VERSION = 1
+
+
+async def export_shard(
+    client: AccuticsClient,
+    spec: ShardSpec,
+    *,
+    resume: bool = True,
+    progress: ProgressCallback | None = None,
+    fsync: bool = True,
+) -> ExportResult:
+    """Export one shard into ``spec.out``, with its own checkpoint.
+
+    ``resume`` defaults to true, so a task runner that retries a failed
+    shard finishes it instead of starting over. Raises as :func:`export`.
+    """
+    return await export(
+        client,
+        spec.path,
+        spec.out,
+        format=spec.format,
+        search=spec.search,
+        sort=spec.sort,
+        page_size=spec.page_size,
+        params=spec.params,
+        concurrency=spec.concurrency,
+        resume=resume,
+        progress=progress,
+        fsync=fsync,
+    )
+
+
+@attrs.define
+class _Plan:
+    specs: list[ShardSpec]
+    format: str
+    query: dict[str, Any]  # what was asked for, so a resume for another query is refused
+    done: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    merged: bool = False
+
+    def save(self, path: str, fsync: bool) -> None:
+        data = {
+            "kind": PLAN_KIND,
+            "version": PLAN_VERSION,
+            "format": self.format,
+            "query": self.query,
+            "shards": [spec.to_dict() for spec in self.specs],
+            "done": self.done,
+            "merged": self.merged,
+        }
+        write_json_atomic(path, data, fsync=fsync)
+
+    @classmethod
+    def load(cls, path: str) -> _Plan | None:
+        data = read_json(path)
+        if data is None:
+            return None
+        if not isinstance(data, dict) or data.get("kind") != PLAN_KIND:
+            raise ExportError(f"{path} is not an accutics shard plan")
+        if data.get("version") != PLAN_VERSION:
+            raise ExportError(f"{path}: unsupported shard plan version {data.get('version')!r}")
+        shards, done, query = data.get("shards"), data.get("done"), data.get("query")
+        if not (isinstance(shards, list) and isinstance(done, dict) and isinstance(query, dict)):
+            raise ExportError(f"{path} is malformed; remove it to start over")
+        return cls(
+            [ShardSpec.from_dict(s) for s in shards],
+            str(data.get("format")),
+            query,
+            done,
+            bool(data.get("merged")),
+        )
+
+
+class _Tally:
+    """Adds the shards' progress up for one ``progress`` callback."""
+
+    def __init__(self, plan: _Plan, callback: ProgressCallback | None, started: float) -> None:
+        self._callback = callback
+        self._started = started
+        self._indexes = [spec.index for spec in plan.specs]
+        self._latest: dict[int, ExportProgress] = {}
+        self._done = plan.done  # shared: shards finished in this run are added to it
+
+    def shard(self, index: int) -> ProgressCallback:
+        def report(progress: ExportProgress) -> None:
+            self._latest[index] = progress
+            if self._callback is not None:
+                self._callback(self.total())
+
+        return report
+
+    def total(self) -> ExportProgress:
+        records = pages = resumed = 0
+        totals: list[int | None] = []
+        for index in self._indexes:
+            latest, done = self._latest.get(index), self._done.get(str(index))
+            if latest is not None:
+                records, pages = records + latest.records, pages + latest.pages
+                resumed += latest.resumed_records
+                totals.append(latest.total_items)
+            elif done is not None:  # finished by an earlier run
+                records, pages = records + done["records"], pages + done["pages"]
+                resumed += done["records"]
+                totals.append(done.get("total_items"))
+            else:
+                totals.append(None)
+        known = [t for t in totals if t is not None]
+        return ExportProgress(
+            records=records,
+            pages=pages,
+            total_items=sum(known) if len(known) == len(totals) else None,
+            elapsed_s=time.monotonic() - self._started,
+            resumed_records=resumed,
+        )
+
+
+async def export_sharded(
+    client: AccuticsClient,
+    path: str,
+    out: str | os.PathLike[str],
+    *,
+    shards: int = 4,
+    format: ExportFormat | str = "jsonl",
+    search: Search | Filter | str | None = None,
+    sort: str | Sequence[str] | None = None,
+    page_size: int | None = None,
+    params: Params | None = None,
+    concurrency: int = 1,
+    field: str = "created_at",
+    resume: bool = False,
+    progress: ProgressCallback | None = None,
+    fsync: bool = True,
+) -> ExportResult:
+    """Export in ``shards`` concurrent ``field`` ranges, then merge them into ``out`` atomically.
+
+    The shards share ``client``, so its ``max_concurrency`` bounds the
+    requests in flight; ``concurrency`` is each shard pager's fan-out
+    (page-number endpoints only). The merged file equals what :func:`export`
+    writes for the same query sorted by ``field``. Raises
+    :class:`CheckpointExistsError` if an interrupted sharded export into
+    ``out`` exists and ``resume`` is false; if a shard fails the others are
+    cancelled (keeping their checkpoints) and its error is raised.
+    """
+    paths = ExportPaths.for_out(out)
+    check_format(format)
+    refuse_if_busy(paths, sharded=True)
+    started = time.monotonic()
+    query = {
+        "path": path,
+        "search": to_wire(search),
+        "sort": format_sort(sort),
+        "page_size": page_size,
+        "params": [list(pair) for pair in encode_params(params)],
+        "field": field,
+    }
+    plan = _Plan.load(paths.plan)
+    if plan is not None and not resume:
+        raise CheckpointExistsError(
+            f"an interrupted sharded export into {paths.out} exists ({paths.plan}); pass "
+            "resume=True (--resume) to finish it, or discard it (--restart) to start over",
+            path=paths.plan,
+        )
+    if plan is not None and plan.format != format:
+        raise ExportError(f"{paths.plan} is for a {plan.format} export, not {format}")
+    if plan is not None and plan.query != query:
+        raise ExportError(
+            f"{paths.plan} belongs to another export (path, search, sort, page size or "
+            "parameters differ); resume with the same arguments, or discard it"
+        )
+    if plan is None:
+        specs = await plan_created_at_shards(
+            client,
+            path,
+            shards,
+            out=paths.out,
+            search=search,
+            sort=sort,
+            page_size=page_size,
+            params=params,
+            format=format,
+            concurrency=concurrency,
+            field=field,
+        )
+        for spec in specs:  # leftovers of an earlier, abandoned plan
+            discard_export(spec.out)
+            remove_quietly(spec.out)
+        plan = _Plan(specs, format, query)
+        await in_thread(plan.save, paths.plan, fsync)
+    tally = _Tally(plan, progress, started)
+    if not plan.merged:
+        await _run_shards(client, plan, paths, tally, fsync)
+    size = await in_thread(_merge, plan, paths, fsync)
+    total = tally.total()
+    return ExportResult(
+        out=paths.out,
+        format=format,
+        records=total.records,
+        pages=total.pages,
+        bytes=size,
+        elapsed_s=time.monotonic() - started,
+        resumed_records=total.resumed_records,
+        total_items=total.total_items,
+    )
+
+
+def merge_shards(
+    specs: Sequence[ShardSpec], out: str | os.PathLike[str], *, fsync: bool = True
+) -> int:
+    """Merge finished shard files (:func:`export_shard`) into ``out`` atomically.
+
+    The shards go in ``spec.index`` order; their files are removed once the
+    merged file is in place. Returns its size in bytes. For shards run by a
+    task runner; :func:`export_sharded` merges on its own. Raises
+    ``ExportError`` if a shard has not finished, ``OSError`` for file errors.
+    """
+    ordered = sorted(specs, key=lambda spec: spec.index)
+    formats = {spec.format for spec in ordered}
+    if len(formats) > 1:
+        raise ExportError(f"cannot merge shards of different formats: {sorted(formats)}")
+    for spec in ordered:
+        if not os.path.exists(spec.out) or os.path.exists(spec.out + ".checkpoint.json"):
+            raise ExportError(
+                f"shard {spec.index + 1} of {spec.count} ({spec.out}) is not finished"
+            )
+    paths = ExportPaths.for_out(out)
+    fmt = formats.pop() if formats else "jsonl"
+    size = merge_files([s.out for s in ordered], paths.out, paths.part, fmt, fsync=fsync)
+    remove_quietly(*(spec.out for spec in ordered))
+    return size
+
+
+def _merge(plan: _Plan, paths: ExportPaths, fsync: bool) -> int:
+    """Merge the shard files into the destination (unless done), then clean up; return its size.
+
+    The plan is marked merged before the shard files go, so a crash in
+    between finishes the clean-up on resume instead of merging missing files.
+    """
+    if not plan.merged:
+        sources = [spec.out for spec in sorted(plan.specs, key=lambda s: s.index)]
+        merge_files(sources, paths.out, paths.part, plan.format, fsync=fsync)
+        plan.merged = True
+        plan.save(paths.plan, fsync)
+    remove_quietly(*(spec.out for spec in plan.specs))
+    remove_quietly(paths.plan)
+    return os.path.getsize(paths.out)
+
+
+async def _run_shards(
+    client: AccuticsClient, plan: _Plan, paths: ExportPaths, tally: _Tally, fsync: bool
+) -> None:
+    tasks: dict[asyncio.Future[ExportResult], ShardSpec] = {
+        asyncio.ensure_future(
+            export_shard(client, spec, resume=True, progress=tally.shard(spec.index), fsync=fsync)
+        ): spec
+        for spec in plan.specs
+        if str(spec.index) not in plan.done
+    }
+    pending = set(tasks)
+    try:
+        while pending:
+            finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            failure: BaseException | None = None
+            for task in finished:
+                if task.exception() is not None:
+                    failure = failure or task.exception()
+                    continue
+                result = task.result()
+                plan.done[str(tasks[task].index)] = {
+                    "records": result.records,
+                    "pages": result.pages,
+                    "bytes": result.bytes,
+                    "total_items": result.total_items,
+                }
+            # Saved before raising: a shard finished here must not run again on resume.
+            await in_thread(plan.save, paths.plan, fsync)
+            if failure is not None:
+                raise failure
+    finally:
+        for task in pending:
+            task.cancel()
+        # Each cancelled shard closes its file with a consistent checkpoint.
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,476 @@
+"""The ``accutics`` command: export, get, demo and fake-server.
+
+::
+
+    accutics demo                                   # no account needed
+    accutics export /records --out records.jsonl --search 'input_medium:eq:email'
+    accutics export /stream/records --out records.csv --shards 8 --resume
+    accutics get /records/ID
+    accutics fake-server --port 8765 --records 1000000
+
+The token comes only from ``$ACCUTICS_TOKEN`` or ``--token-file FILE``
+(``-`` reads stdin): a ``--token`` flag would land in shell history and
+``ps`` output. The base URL comes from ``--base-url`` or
+``$ACCUTICS_BASE_URL``. (``fake-server --token`` only names the fake
+server's own token.)
+
+Exit codes (:data:`EXIT_CODES`): 0 done; 1 failed (export state, local
+files, anything unexpected); 2 usage (bad arguments, search or sort syntax,
+no token or base URL, an interrupted export found without ``--resume`` or
+``--restart``); 3 the API answered with an error (401, 403, 404, 429, 5xx
+after retries); 4 no usable answer (connection, timeout, body not the
+documented envelope, unsafe link, pagination loop); 130 interrupted by
+Ctrl-C and 143 by SIGTERM, with the checkpoint saved: the same command
+with ``--resume`` finishes the export.
+
+Errors are one line on stderr, never a traceback (``ACCUTICS_DEBUG=1``
+shows it). The progress bar (rich, from the ``cli`` extra, imported only
+when drawn) goes to stderr; it is drawn when stderr is a terminal, or with
+``--progress``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, NoReturn
+
+from . import errors
+from ._search import Search, format_sort
+from ._version import __version__
+from .export import (
+    CheckpointExistsError,
+    ExportError,
+    ExportProgress,
+    ExportResult,
+    discard_export,
+    export,
+    export_sharded,
+)
+
+__all__ = ["EXIT_CODES", "main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_API, EXIT_TRANSPORT = 0, 1, 2, 3, 4
+
+#: Exception class -> exit code, most specific first (the first match wins).
+EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
+    (CheckpointExistsError, EXIT_USAGE),
+    (errors.SearchSyntaxError, EXIT_USAGE),
+    (errors.ConfigurationError, EXIT_USAGE),
+    (errors.InvalidRequestError, EXIT_USAGE),
+    (errors.APIError, EXIT_API),
+    (errors.TransportError, EXIT_TRANSPORT),
+    (errors.DecodeError, EXIT_TRANSPORT),
+    (errors.UnsafeURLError, EXIT_TRANSPORT),
+    (errors.PaginationError, EXIT_TRANSPORT),
+    (ExportError, EXIT_FAILURE),
+    (OSError, EXIT_FAILURE),
+)
+
+
+class UsageError(Exception):
+    """A command line that cannot run as given; exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: scripts read the last line.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text) if text.isdigit() else -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
+    return value
+
+
+def _connection_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base-url", help="API base URL (default: $ACCUTICS_BASE_URL)")
+    parser.add_argument(
+        "--token-file",
+        metavar="FILE",
+        help="read the API token from FILE ('-': stdin) instead of $ACCUTICS_TOKEN",
+    )
+
+
+def _progress_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--progress", dest="progress", action="store_true", default=None, help="always draw it"
+    )
+    group.add_argument("--no-progress", dest="progress", action="store_false", help="never draw it")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``accutics`` (exposed for documentation tools)."""
+    parser = _Parser(prog="accutics", description="Accutics Open API from the command line.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    exp = commands.add_parser("export", help="export a listing to JSON Lines or CSV")
+    exp.add_argument("path", metavar="PATH", help="listing path under the base URL, e.g. /records")
+    exp.add_argument("-o", "--out", required=True, metavar="FILE", help="destination file")
+    exp.add_argument("--format", choices=("jsonl", "csv"), help="default: from FILE's suffix")
+    exp.add_argument("--search", metavar="S", help="filters, e.g. 'input_medium:eq:email'")
+    exp.add_argument("--sort", metavar="S", help="e.g. -created_at (sharded: default created_at)")
+    exp.add_argument("--page-size", type=_count, metavar="N")
+    exp.add_argument(
+        "--concurrency",
+        type=_count,
+        default=1,
+        metavar="N",
+        help="pages fetched at once, all shards together (page-number endpoints)",
+    )
+    exp.add_argument("--shards", type=_count, metavar="N", help="split by created_at into N parts")
+    again = exp.add_mutually_exclusive_group()
+    again.add_argument("--resume", action="store_true", help="finish an interrupted export")
+    again.add_argument("--restart", action="store_true", help="discard one and start over")
+    exp.add_argument("--no-fsync", action="store_true", help="faster; a power cut may lose pages")
+    _connection_args(exp)
+    _progress_args(exp)
+
+    get = commands.add_parser("get", help="GET one path and print the JSON response")
+    get.add_argument("path", metavar="PATH")
+    get.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="query parameter"
+    )
+    _connection_args(get)
+
+    demo = commands.add_parser("demo", help="export from a built-in fake server (no account)")
+    demo.add_argument("--records", type=_count, default=5000, metavar="N")
+    demo.add_argument("--out", default="accutics-demo.jsonl", metavar="FILE")
+    _progress_args(demo)
+
+    fake = commands.add_parser("fake-server", help="run the fake Accutics API until Ctrl-C")
+    fake.add_argument("--port", type=_port, default=0, metavar="N", help="default: a free port")
+    fake.add_argument("--host", default="127.0.0.1")
+    fake.add_argument("--records", type=int, default=1000, metavar="N")
+    fake.add_argument("--seed", type=int, default=1, metavar="N")
+    fake.add_argument("--token", metavar="T", help="the fake server's token (default: derived)")
+    fake.add_argument("--faults", metavar="SPEC", help="e.g. '500=0.05,429=2%%,reset=0.01'")
+    fake.add_argument("--max-page-size", type=_count, default=100, metavar="N")
+    fake.add_argument("--json", action="store_true", help="print the details as one JSON line")
+    return parser
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def _err(message: str) -> None:
+    print(f"accutics: {message}", file=sys.stderr, flush=True)
+
+
+def _credentials(args: argparse.Namespace) -> tuple[str, str]:
+    """The token and base URL, from the only places the CLI takes them."""
+    if args.token_file:
+        try:
+            if args.token_file == "-":
+                token = sys.stdin.readline().strip()
+            else:
+                with open(args.token_file, encoding="utf-8") as handle:
+                    token = handle.read().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read the token file {args.token_file}: {exc}")
+        if not token:
+            raise UsageError(f"the token file {args.token_file} is empty")
+    else:
+        token = os.environ.get("ACCUTICS_TOKEN", "").strip()
+        if not token:
+            raise UsageError("no API token: set ACCUTICS_TOKEN or pass --token-file FILE")
+    base_url = args.base_url or os.environ.get("ACCUTICS_BASE_URL", "")
+    if not base_url:
+        raise UsageError("no base URL: pass --base-url URL or set ACCUTICS_BASE_URL")
+    return token, base_url
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1000
+    raise AssertionError  # pragma: no cover
+
+
+def _summary(result: ExportResult) -> str:
+    resumed = f", resumed after {result.resumed_records:,}" if result.resumed_records else ""
+    return (
+        f"wrote {result.records:,} records to {os.path.abspath(result.out)} "
+        f"({_size(result.bytes)}) in {result.elapsed_s:.2f} s: "
+        f"{result.records_per_s:,.0f} records/s{resumed}"
+    )
+
+
+class _Bar:
+    """A rich progress bar on stderr fed by ``ExportProgress`` callbacks."""
+
+    def __init__(self, description: str) -> None:
+        try:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+        except ImportError:
+            raise UsageError(
+                "the progress bar needs rich: pip install 'accutics-async[cli]' "
+                "(or pass --no-progress)"
+            )
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[count]}"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+        )
+        self._task = self._progress.add_task(description, total=None, count="", rate="")
+
+    def __enter__(self) -> _Bar:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, progress: ExportProgress) -> None:
+        total = progress.total_items
+        count = f"{progress.records:,}" + (f"/{total:,}" if total is not None else "")
+        self._progress.update(
+            self._task,
+            completed=progress.records,
+            total=total,
+            count=f"{count} records",
+            rate=f"{progress.records_per_s:,.0f} rec/s",
+        )
+
+
+def _bar(args: argparse.Namespace, description: str) -> tuple[AbstractContextManager[Any], Any]:
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
+    if not show:
+        return nullcontext(), None
+    bar = _Bar(description)
+    return bar, bar.update
+
+
+# -- commands --------------------------------------------------------------------
+
+
+async def _cmd_export(args: argparse.Namespace) -> int:
+    from ._client import AccuticsClient
+
+    token, base_url = _credentials(args)
+    fmt = args.format or ("csv" if args.out.lower().endswith(".csv") else "jsonl")
+    search = Search.parse(args.search) if args.search is not None else None
+    sort = format_sort(args.sort) if args.sort is not None else None
+    if args.restart:
+        discard_export(args.out)
+    context, progress = _bar(args, f"exporting {args.path}")
+    common: dict[str, Any] = {
+        "format": fmt,
+        "search": search,
+        "sort": sort,
+        "page_size": args.page_size,
+        "resume": args.resume,
+        "progress": progress,
+        "fsync": not args.no_fsync,
+    }
+    # --concurrency is the budget for all shards together: the client's cap.
+    budget = max(args.concurrency, args.shards or 1)
+    async with AccuticsClient(token, base_url=base_url, max_concurrency=budget) as client:
+        with context:
+            if args.shards:
+                per_shard = max(1, args.concurrency // args.shards)
+                result = await export_sharded(
+                    client, args.path, args.out, shards=args.shards, concurrency=per_shard, **common
+                )
+            else:
+                result = await export(
+                    client, args.path, args.out, concurrency=args.concurrency, **common
+                )
+    _err(_summary(result))
+    return EXIT_OK
+
+
+async def _cmd_get(args: argparse.Namespace) -> int:
+    import orjson
+
+    from ._client import AccuticsClient
+
+    token, base_url = _credentials(args)
+    params = []
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise UsageError(f"--param takes NAME=VALUE, got {item!r}")
+        params.append((name, value))
+    async with AccuticsClient(token, base_url=base_url) as client:
+        resp = await client.get(args.path, params=params)
+    body = {"data": resp.data, "meta": dict(resp.meta.raw)}
+    sys.stdout.buffer.write(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+async def _cmd_demo(args: argparse.Namespace) -> int:
+    from ._client import AccuticsClient
+    from .testing import FakeAccuticsServer
+
+    context, progress = _bar(args, "exporting demo records")
+    async with FakeAccuticsServer(records=args.records, seed=1) as server:
+        _err(f"fake Accutics API with {args.records:,} records at {server.base_url}")
+        async with AccuticsClient(server.token, base_url=server.base_url) as client:
+            # The fake server's port changes every run, so an old checkpoint cannot apply.
+            discard_export(args.out)
+            with context:
+                result = await export(
+                    client,
+                    server.page_endpoint,
+                    args.out,
+                    page_size=100,
+                    concurrency=4,
+                    progress=progress,
+                )
+    print(_summary(result), flush=True)
+    return EXIT_OK
+
+
+async def _cmd_fake_server(args: argparse.Namespace) -> int:
+    import orjson
+
+    from .testing import FaultSpec, serve_forever
+
+    try:
+        faults = FaultSpec.parse(args.faults) if args.faults else None
+    except ValueError as exc:
+        raise UsageError(f"bad --faults: {exc}")
+
+    def ready(server: Any) -> None:
+        info = server.describe()
+        if args.json:
+            print(orjson.dumps(info).decode(), flush=True)
+            return
+        for key, value in info.items():
+            print(f"{key}: {value}", flush=True)
+        print(
+            f"\nexport ACCUTICS_BASE_URL={info['base_url']} ACCUTICS_TOKEN={info['token']}\n"
+            "(Ctrl-C stops the server)",
+            flush=True,
+        )
+
+    try:
+        await serve_forever(
+            port=args.port,
+            host=args.host,
+            records=args.records,
+            seed=args.seed,
+            token=args.token,
+            faults=faults,
+            max_page_size=args.max_page_size,
+            on_ready=ready,
+        )
+    except asyncio.CancelledError:
+        return EXIT_OK  # Ctrl-C is how this command is meant to end
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
+    "export": _cmd_export,
+    "get": _cmd_get,
+    "demo": _cmd_demo,
+    "fake-server": _cmd_fake_server,
+}
+
+
+# -- running ---------------------------------------------------------------------
+
+
+async def _until_signal(command: Awaitable[int]) -> tuple[int | None, int | None]:
+    """Run ``command``; SIGINT/SIGTERM cancel it. Returns (exit code, signal received)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        task.cancel()  # unwinds through the export: pages in flight end, files close
+
+    installed = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - Windows
+            pass
+    try:
+        return await command, None
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        return None, received[0]
+    finally:
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+def _interrupted(args: argparse.Namespace, signum: int) -> int:
+    saved = (f"{args.out}.checkpoint.json", f"{args.out}.shards.json")
+    if args.command == "export" and any(os.path.exists(path) for path in saved):
+        _err("interrupted; progress is saved: run the same command with --resume to finish")
+    else:
+        _err("interrupted")
+    return 128 + signum
+
+
+def _exit_code(exc: BaseException) -> int:
+    for kind, code in EXIT_CODES:
+        if isinstance(exc, kind):
+            return code
+    return EXIT_FAILURE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``accutics`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        code, signum = asyncio.run(_until_signal(_COMMANDS[args.command](args)))
+    except KeyboardInterrupt:  # pragma: no cover - where signal handlers cannot be installed
+        return _interrupted(args, signal.SIGINT)
+    except UsageError as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    except Exception as exc:
+        if os.environ.get("ACCUTICS_DEBUG"):
+            raise
+        code = _exit_code(exc)
+        known = isinstance(exc, (errors.AccuticsError, OSError))
+        _err(f"error: {exc}" if known else f"error: {type(exc).__name__}: {exc}")
+        return code
+    if signum is not None:
+        if args.command == "fake-server":
+            return EXIT_OK
+        return _interrupted(args, signum)
+    assert code is not None
+    return code
