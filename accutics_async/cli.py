@@ -37,17 +37,15 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NoReturn
 
 from . import errors
+from ._cli_output import UsageError, err, progress_bar, summary
 from ._search import Search, format_sort
 from ._version import __version__
 from .export import (
     CheckpointExistsError,
     ExportError,
-    ExportProgress,
-    ExportResult,
     discard_export,
     export,
     export_sharded,
@@ -71,10 +69,6 @@ EXIT_CODES: tuple[tuple[type[BaseException], int], ...] = (
     (ExportError, EXIT_FAILURE),
     (OSError, EXIT_FAILURE),
 )
-
-
-class UsageError(Exception):
-    """A command line that cannot run as given; exit code 2."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -172,10 +166,6 @@ def build_parser() -> argparse.ArgumentParser:
 # -- helpers ---------------------------------------------------------------------
 
 
-def _err(message: str) -> None:
-    print(f"accutics: {message}", file=sys.stderr, flush=True)
-
-
 def _credentials(args: argparse.Namespace) -> tuple[str, str]:
     """The token and base URL, from the only places the CLI takes them."""
     if args.token_file:
@@ -199,81 +189,6 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str]:
     return token, base_url
 
 
-def _size(count: int) -> str:
-    size = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1000
-    raise AssertionError  # pragma: no cover
-
-
-def _summary(result: ExportResult) -> str:
-    resumed = f", resumed after {result.resumed_records:,}" if result.resumed_records else ""
-    return (
-        f"wrote {result.records:,} records to {os.path.abspath(result.out)} "
-        f"({_size(result.bytes)}) in {result.elapsed_s:.2f} s: "
-        f"{result.records_per_s:,.0f} records/s{resumed}"
-    )
-
-
-class _Bar:
-    """A rich progress bar on stderr fed by ``ExportProgress`` callbacks."""
-
-    def __init__(self, description: str) -> None:
-        try:
-            from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-        except ImportError:
-            raise UsageError(
-                "the progress bar needs rich: pip install 'accutics-async[cli]' "
-                "(or pass --no-progress)"
-            )
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[count]}"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-        )
-        self._task = self._progress.add_task(description, total=None, count="", rate="")
-
-    def __enter__(self) -> _Bar:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
-
-    def update(self, progress: ExportProgress) -> None:
-        total = progress.total_items
-        count = f"{progress.records:,}" + (f"/{total:,}" if total is not None else "")
-        self._progress.update(
-            self._task,
-            completed=progress.records,
-            total=total,
-            count=f"{count} records",
-            rate=f"{progress.records_per_s:,.0f} rec/s",
-        )
-
-
-def _bar(args: argparse.Namespace, description: str) -> tuple[AbstractContextManager[Any], Any]:
-    show = args.progress if args.progress is not None else sys.stderr.isatty()
-    if not show:
-        return nullcontext(), None
-    bar = _Bar(description)
-    return bar, bar.update
-
-
 # -- commands --------------------------------------------------------------------
 
 
@@ -286,7 +201,7 @@ async def _cmd_export(args: argparse.Namespace) -> int:
     sort = format_sort(args.sort) if args.sort is not None else None
     if args.restart:
         discard_export(args.out)
-    context, progress = _bar(args, f"exporting {args.path}")
+    context, progress = progress_bar(args, f"exporting {args.path}")
     common: dict[str, Any] = {
         "format": fmt,
         "search": search,
@@ -309,7 +224,7 @@ async def _cmd_export(args: argparse.Namespace) -> int:
                 result = await export(
                     client, args.path, args.out, concurrency=args.concurrency, **common
                 )
-    _err(_summary(result))
+    err(summary(result))
     return EXIT_OK
 
 
@@ -337,9 +252,9 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
     from ._client import AccuticsClient
     from .testing import FakeAccuticsServer
 
-    context, progress = _bar(args, "exporting demo records")
+    context, progress = progress_bar(args, "exporting demo records")
     async with FakeAccuticsServer(records=args.records, seed=1) as server:
-        _err(f"fake Accutics API with {args.records:,} records at {server.base_url}")
+        err(f"fake Accutics API with {args.records:,} records at {server.base_url}")
         async with AccuticsClient(server.token, base_url=server.base_url) as client:
             # The fake server's port changes every run, so an old checkpoint cannot apply.
             discard_export(args.out)
@@ -352,7 +267,7 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
                     concurrency=4,
                     progress=progress,
                 )
-    print(_summary(result), flush=True)
+    print(summary(result), flush=True)
     return EXIT_OK
 
 
@@ -438,9 +353,9 @@ async def _until_signal(command: Awaitable[int]) -> tuple[int | None, int | None
 def _interrupted(args: argparse.Namespace, signum: int) -> int:
     saved = (f"{args.out}.checkpoint.json", f"{args.out}.shards.json")
     if args.command == "export" and any(os.path.exists(path) for path in saved):
-        _err("interrupted; progress is saved: run the same command with --resume to finish")
+        err("interrupted; progress is saved: run the same command with --resume to finish")
     else:
-        _err("interrupted")
+        err("interrupted")
     return 128 + signum
 
 
@@ -459,14 +374,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # pragma: no cover - where signal handlers cannot be installed
         return _interrupted(args, signal.SIGINT)
     except UsageError as exc:
-        _err(f"error: {exc}")
+        err(f"error: {exc}")
         return EXIT_USAGE
     except Exception as exc:
         if os.environ.get("ACCUTICS_DEBUG"):
             raise
         code = _exit_code(exc)
         known = isinstance(exc, (errors.AccuticsError, OSError))
-        _err(f"error: {exc}" if known else f"error: {type(exc).__name__}: {exc}")
+        err(f"error: {exc}" if known else f"error: {type(exc).__name__}: {exc}")
         return code
     if signum is not None:
         if args.command == "fake-server":
