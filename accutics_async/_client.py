@@ -55,6 +55,21 @@ def _check_number(name: str, value: float, minimum: float) -> None:
         raise ConfigurationError(f"{name} must be a number >= {minimum}, got {value!r}")
 
 
+def _scrub(exc: BaseException, token: str) -> None:
+    """Replace ``token`` in ``exc``'s message and text attributes, in place.
+
+    Only a server can put it there (echoed in a status line, a redirect or a
+    link); the library itself never does. Bodies are redacted before decoding.
+    """
+    if any(isinstance(a, str) and token in a for a in exc.args):
+        exc.args = tuple(
+            a.replace(token, _REDACTED.decode()) if isinstance(a, str) else a for a in exc.args
+        )
+    for name, value in vars(exc).items():
+        if isinstance(value, str) and token in value:
+            setattr(exc, name, value.replace(token, _REDACTED.decode()))
+
+
 class AccuticsClient:
     """An async client for the Accutics Open API.
 
@@ -103,6 +118,8 @@ class AccuticsClient:
             raise ConfigurationError(f"max_concurrency must be an int >= 1, got {max_concurrency}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a RetryPolicy or None")
+        if user_agent is not None and _UNSAFE_HEADER.search(user_agent):
+            raise ConfigurationError("user_agent contains CR, LF or NUL")
         self._token = token
         self._token_bytes = self._token.encode()
         self._retry = retry
@@ -260,6 +277,8 @@ class AccuticsClient:
         except Exception as exc:
             if outcome == "error":
                 outcome = type(exc).__name__
+            if len(self._token) >= _MIN_REDACTABLE:
+                _scrub(exc, self._token)
             raise
         finally:
             if log.isEnabledFor(logging.DEBUG):

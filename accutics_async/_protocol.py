@@ -4,10 +4,19 @@ Nothing here performs I/O or imports aiohttp, so every rule is unit-tested
 with recorded samples (``tests/samples/``) and no socket. The I/O side
 (``_transport.py``, ``_client.py``) hands bytes in and gets values or
 exceptions out.
+
+Bodies are parsed by ``_strict_json``: orjson, but a key repeated anywhere in
+the envelope outside ``data`` (top level, ``meta``, ``meta.pagination``,
+``error``) is refused as ambiguous (``DecodeError(kind="duplicate_key")``),
+because parsers disagree on which copy wins; repeats inside the records of
+``data`` are kept, last wins, as orjson reads them (the library takes no
+decision from a record, and checking them would cost a second full parse
+of every page). That module's docstring explains how the check stays cheap.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +29,7 @@ import orjson
 
 from ._converter import structure_meta
 from ._models import Meta, Response
+from ._strict_json import DuplicateKeyError, load_envelope, loads_checked
 from .errors import (
     ConfigurationError,
     DecodeError,
@@ -54,6 +64,15 @@ _UNSAFE_CHARS = re.compile(r"[\r\n\x00]")
 # "scheme://..." (RFC 3986 scheme syntax) or "//host/...": an absolute URL.
 # A bare "://" test would also match a relative path whose query holds a URL.
 _ABSOLUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//")
+# An absolute http(s) link in the plain form servers send: lowercase scheme,
+# an ASCII host and port, no spaces or control characters, no ";" params, no
+# "#" fragment and no empty "?". urljoin hands such a link back unchanged (it
+# only takes an absolute link apart and puts it together again), so
+# resolve_link and build_url skip that work for it: a pager resolves and then
+# requests one such link per page.
+_PLAIN_ABSOLUTE = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[^\x00-\x20\x7f#;?]*)?(?:\?[^\x00-\x20\x7f#;]+)?"
+)
 _EXCERPT = 200
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
 
@@ -118,10 +137,20 @@ def _split(url: str) -> SplitResult:
     return parts
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = _split(url)
+def _origin_of(parts: SplitResult) -> tuple[str, str, int | None]:
     scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+    # "is None", not "or": port 0 is falsy, and ":0" is not the default port
+    # (yarl, which aiohttp sends with, reads it as port 0).
+    port = parts.port if parts.port is not None else _DEFAULT_PORTS.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    return _origin_of(_split(url))
+
+
+# A client compares every page's URL with its one base URL: parse that once.
+_base_origin = functools.lru_cache(maxsize=64)(_origin)
 
 
 def check_same_origin(base_url: str, url: str) -> str:
@@ -133,7 +162,7 @@ def check_same_origin(base_url: str, url: str) -> str:
     parts = _split(url)
     if parts.username is not None or parts.password is not None:
         raise UnsafeURLError(f"refusing a URL with user info: {_redact_userinfo(url)!r}")
-    if _origin(url) != _origin(base_url):
+    if _origin_of(parts) != _base_origin(base_url):
         raise UnsafeURLError(
             f"refusing to send the token to {url!r}: it is not on the base URL's origin"
         )
@@ -177,7 +206,7 @@ def build_url(base_url: str, path: PathLike) -> str:
             _check_segments(path)
     elif _ABSOLUTE.match(path):
         try:
-            absolute = urljoin(base_url + "/", path)
+            absolute = path if _PLAIN_ABSOLUTE.fullmatch(path) else urljoin(base_url + "/", path)
         except ValueError as exc:
             raise UnsafeURLError(f"refusing a malformed URL ({exc}): {path!r}")
         _check_segments(_split(absolute).path)
@@ -191,6 +220,8 @@ def resolve_link(current_url: str, link: str, base_url: str) -> str:
 
     Raises ``UnsafeURLError`` when the result is off ``base_url``'s origin.
     """
+    if _PLAIN_ABSOLUTE.fullmatch(link):
+        return check_same_origin(base_url, link)
     try:
         url = urljoin(current_url, link)
     except ValueError as exc:
@@ -274,9 +305,11 @@ def body_excerpt(body: bytes, limit: int = _EXCERPT) -> str:
 
 
 def _load_json(body: bytes) -> Any:
+    # An error body with repeated keys is as ambiguous as a success body:
+    # it is then read as "not the error envelope" (status kept, code None).
     try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
+        return loads_checked(body)
+    except ValueError:  # invalid JSON, a repeated key, or too deep to check
         return _NOT_JSON
 
 
@@ -307,14 +340,32 @@ def decode_response(
 
 
 def _decode_success(status: int, headers: Mapping[str, str], body: bytes, url: str) -> Response:
-    doc = _load_json(body)
-    if doc is _NOT_JSON:
+    where = url or "the API"
+    try:
+        doc = load_envelope(body)
+    except orjson.JSONDecodeError as exc:
+        # The parser's reason (bad UTF-8, depth, a number out of range, where
+        # it stopped) is the context that tells a cut body from a broken one.
         raise DecodeError(
-            f"HTTP {status} response from {url or 'the API'} is not valid JSON ({len(body)} bytes)",
+            f"HTTP {status} response from {where} is not valid JSON ({exc}; {len(body)} bytes)",
             status=status,
             body_start=body_excerpt(body),
             kind="not_json",
-        )
+        ) from None
+    except DuplicateKeyError as exc:
+        raise DecodeError(
+            f"HTTP {status} response from {where} is ambiguous: {exc}",
+            status=status,
+            body_start=body_excerpt(body),
+            kind="duplicate_key",
+        ) from None
+    except ValueError as exc:  # valid JSON that cannot be checked (nested too deeply)
+        raise DecodeError(
+            f"HTTP {status} response from {where} is not the documented envelope: {exc}",
+            status=status,
+            body_start=body_excerpt(body),
+            kind="not_envelope",
+        ) from None
     if not isinstance(doc, dict) or "data" not in doc:
         raise DecodeError(
             f"HTTP {status} response from {url or 'the API'} is not the documented "

@@ -113,16 +113,29 @@ class Transport:
                 translated = _translate(exc, method, url)
                 if translated is None:  # pragma: no cover - the table ends in ClientError
                     raise
-                raise translated from exc
+                if not hasattr(exc, "request_info"):
+                    raise translated from exc
+        # ClientResponseError and its kin hold the request headers, the
+        # Authorization header included, in request_info, which their repr
+        # shows (error trackers and debuggers print it). So that exception is
+        # neither the cause nor the context: raised here, outside the except
+        # block. Its text (status, message, URL) is in our message.
+        raise translated
 
     async def _read(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
         declared = resp.content_length
-        if declared is not None and declared <= self._max_bytes:
-            return await resp.read()
-        if declared is not None:
+        # Content-Length counts the bytes on the wire; aiohttp decompresses a
+        # gzip/deflate/br body, and 1 MB of gzip can inflate to 1 GB. So the
+        # declared length is trusted only for a body sent as it is.
+        if declared is not None and resp.headers.get("Content-Encoding", "identity") in (
+            "identity",
+            "",
+        ):
+            if declared <= self._max_bytes:
+                return await resp.read()
             raise self._too_large(url, declared)
-        # No Content-Length (chunked): count as we go so a hostile or broken
-        # server cannot make us buffer without bound.
+        # Chunked or compressed: count as we go, so a hostile or broken server
+        # cannot make us buffer without bound (aiohttp inflates step by step).
         parts: list[bytes] = []
         size = 0
         async for chunk in resp.content.iter_chunked(_CHUNK):

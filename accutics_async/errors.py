@@ -126,8 +126,9 @@ class DecodeError(AccuticsError):
     wrong: ``"not_json"`` (not JSON at all: often a body cut short, so it is
     retried like a transport fault), ``"not_envelope"`` (JSON without
     ``data``), ``"bad_meta"`` (``meta`` of the wrong shape), ``"bad_item"``
-    (an item that does not fit the requested model) or ``"too_large"`` (over
-    the client's ``max_response_bytes``).
+    (an item that does not fit the requested model), ``"duplicate_key"`` (a
+    key repeated in the envelope outside ``data``, which parsers read
+    differently) or ``"too_large"`` (over the client's ``max_response_bytes``).
     """
 
     def __init__(
