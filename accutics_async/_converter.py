@@ -6,12 +6,16 @@ how this library reads the API, and ours must not change theirs.
 
 from __future__ import annotations
 
+import linecache
 import sys
-from collections.abc import Mapping
+import types
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
-from typing import Any, TypeVar
+from operator import itemgetter
+from typing import Any, TypeVar, Union, get_args, get_origin
 from uuid import UUID
 
+import attrs
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.preconf.orjson import OrjsonConverter, make_converter
 
@@ -91,11 +95,17 @@ def _structure_cursor(value: Any, _: Any) -> str | None:
 
 
 def _optional_datetime(value: Any) -> datetime | None:
-    return None if value is None else parse_datetime(value)
+    if value is None:
+        return None
+    if _FROMISO_TAKES_Z and type(value) is str:
+        return datetime.fromisoformat(value)  # the common case, without a call in between
+    return parse_datetime(value)
 
 
 def _optional_str(value: Any) -> str | None:
-    return None if value is None else _structure_str(value, None)
+    if value is None or type(value) is str:
+        return value
+    return _structure_str(value, None)
 
 
 def _person(value: Any) -> str | dict[str, Any] | None:
@@ -104,10 +114,42 @@ def _person(value: Any) -> str | dict[str, Any] | None:
     raise TypeError(f"author/updater: expected object or string, got {type(value).__name__}")
 
 
+# A record's input_*/output_* keys, per set of keys seen. Records of one
+# account share a handful of shapes, so splitting the keys is done once per
+# shape instead of two prefix tests per key per record. Bounded, so a server
+# sending ever new keys cannot grow it without limit.
+_Picker = Callable[[Mapping[str, Any]], tuple[Any, ...]]
+_SHAPES: dict[tuple[str, ...], tuple[tuple[str, ...], _Picker, tuple[str, ...], _Picker]] = {}
+_MAX_SHAPES = 256
+
+
+def _picker(keys: tuple[str, ...]) -> _Picker:
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda value: (value[key],)
+    if not keys:
+        return lambda value: ()
+    return itemgetter(*keys)
+
+
+def _shape(keys: tuple[str, ...]) -> tuple[tuple[str, ...], _Picker, tuple[str, ...], _Picker]:
+    shape = _SHAPES.get(keys)
+    if shape is None:
+        inputs = tuple(k for k in keys if k.startswith("input_"))
+        outputs = tuple(k for k in keys if k.startswith("output_"))
+        shape = (inputs, _picker(inputs), outputs, _picker(outputs))
+        if len(_SHAPES) < _MAX_SHAPES:
+            _SHAPES[keys] = shape
+    return shape
+
+
 def _structure_record(value: Any, _: Any) -> Record:
     # Hand-written because the input_*/output_* split is not a field mapping
     # cattrs can generate, and records are the hot path of typed exports.
-    get = _expect(value, dict, "record").get
+    if type(value) is not dict:
+        value = _expect(value, dict, "record")
+    get = value.get
+    inputs, pick_inputs, outputs, pick_outputs = _shape(tuple(value))
     return Record(
         id=_structure_str(value["id"], None),
         created_at=_optional_datetime(get("created_at")),
@@ -116,9 +158,133 @@ def _structure_record(value: Any, _: Any) -> Record:
         updater=_person(get("updater")),
         submission=_optional_str(get("submission")),
         match_status=_optional_str(get("match_status")),
-        inputs={k: v for k, v in value.items() if k.startswith("input_")},
-        outputs={k: v for k, v in value.items() if k.startswith("output_")},
+        inputs=dict(zip(inputs, pick_inputs(value), strict=True)),
+        outputs=dict(zip(outputs, pick_outputs(value), strict=True)),
     )
+
+
+# -- generated structuring for plain attrs classes --------------------------------
+#
+# cattrs' generated hooks call a structuring function per field. Ours for
+# str/int/float/bool are Python functions (they refuse a wrong JSON type
+# instead of casting it), so a field costs a call even when its value is
+# already right. The hook made here inlines the type test and calls the
+# field's hook only for a value that is not of the exact type (to convert it
+# or raise the same error), and parses ISO timestamps with one C call. It
+# takes only classes whose every field it can express (fields in __init__
+# under their own names, no generics); cattrs' own factory takes the rest.
+
+
+_INLINE_TESTS = {
+    str: _structure_str,
+    int: _structure_int,
+    float: _structure_float,
+    bool: _structure_bool,
+}
+
+
+def _is_plain_list(tp: Any) -> bool:
+    """``list[X]`` for an X whose type test is inlined (``list[str]``, ``list[int]``...)."""
+    args = get_args(tp)
+    return get_origin(tp) is list and len(args) == 1 and args[0] in _INLINE_TESTS
+
+
+def _make_list_hook(tp: Any, converter: Any) -> Callable[[Any, Any], list[Any]]:
+    kind = get_args(tp)[0]
+    item_hook = converter.get_structure_hook(kind)
+
+    def structure_list(value: Any, _: Any) -> list[Any]:
+        # A JSON array of the right type is copied in one C call; anything
+        # else goes element by element through the element hook, as cattrs'
+        # list hook does (converting, or raising its error).
+        if value.__class__ is list:
+            for element in value:
+                if element.__class__ is not kind:
+                    break
+            else:
+                return value.copy()
+        return [item_hook(element, kind) for element in value]
+
+    return structure_list
+
+
+def _optional_arg(tp: Any) -> Any:
+    """``X`` for ``X | None`` / ``Optional[X]``, else ``None``."""
+    if get_origin(tp) in (Union, types.UnionType):
+        args = get_args(tp)
+        if len(args) == 2 and type(None) in args:
+            return args[0] if args[1] is type(None) else args[1]
+    return None
+
+
+def _fast_attrs(cl: Any) -> bool:
+    """Whether :func:`_make_fast_hook` can express ``cl``'s structuring."""
+    if not (isinstance(cl, type) and attrs.has(cl)):
+        return False
+    if getattr(cl, "__parameters__", None):  # a generic class: cattrs maps its type variables
+        return False
+    try:
+        fields = attrs.fields(attrs.resolve_types(cl))
+    except Exception:  # unresolvable annotations: cattrs reports them its own way
+        return False
+    return all(
+        f.init and not f.kw_only and f.alias == f.name and f.type is not None
+        and not isinstance(f.type, TypeVar)
+        for f in fields
+    )  # fmt: skip
+
+
+def _field_step(index: int, tp: Any, converter: Any, ns: dict[str, Any], v: str) -> str:
+    """One statement that turns variable ``v`` (the JSON value) into the field's value."""
+    inner = _optional_arg(tp)
+    target = tp if inner is None else inner
+    try:
+        hook = converter.get_structure_hook(target)
+    except RecursionError:  # a class that contains itself: look it up when used
+        hook = converter.structure
+    ns[f"h{index}"], ns[f"t{index}"] = hook, target
+    call = f"h{index}({v}, t{index})"
+    conditions = [] if inner is None else [f"{v} is not None"]
+    if target in _INLINE_TESTS and hook is _INLINE_TESTS[target]:
+        ns[f"k{index}"] = target
+        conditions.append(f"{v}.__class__ is not k{index}")
+        action = f"{v} = {call}"
+    elif target is datetime and hook is parse_datetime and _FROMISO_TAKES_Z:
+        action = f"{v} = fromiso({v}) if {v}.__class__ is str else {call}"
+    else:
+        action = f"{v} = {call}"
+    return f"if {' and '.join(conditions)}: {action}" if conditions else action
+
+
+def _make_fast_hook(cl: Any, converter: Any) -> Callable[[Any, Any], Any]:
+    ns: dict[str, Any] = {"cl": cl, "fromiso": datetime.fromisoformat}
+    # Fields with a default first, then the required ones, as cattrs orders
+    # them: with several bad fields the same error comes out first.
+    with_default = ["  res = {}"]
+    required = []
+    names = []
+    for index, field in enumerate(attrs.fields(cl)):
+        key = repr(field.name)
+        if field.default is attrs.NOTHING:
+            step = _field_step(index, field.type, converter, ns, f"a{index}")
+            required += [f"  a{index} = o[{key}]", f"  {step}"]
+            names.append(f"a{index}")
+        else:
+            step = _field_step(index, field.type, converter, ns, "v")
+            with_default += [f"  if {key} in o:", f"    v = o[{key}]", f"    {step}"]
+            with_default.append(f"    res[{key}] = v")
+    if len(with_default) > 1:
+        names.append("**res")
+    else:
+        with_default = []
+    lines = ["def structure(o, _=None):", *with_default, *required]
+    source = "\n".join([*lines, f"  return cl({', '.join(names)})", ""])
+    filename = f"<accutics_async structure {cl.__module__}.{cl.__qualname__}>"
+    # Registered with linecache so that a traceback through it shows the code.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), ns)
+    hook: Callable[[Any, Any], Any] = ns["structure"]
+    return hook
 
 
 def build_converter() -> OrjsonConverter:
@@ -133,6 +299,11 @@ def build_converter() -> OrjsonConverter:
     - ``date`` and ``UUID``: from their ISO/hex string forms.
     - ``CursorPagination``: ``next_cursor`` may be a string or an integer.
     - ``Record``: ``input_*``/``output_*`` keys gathered into two mappings.
+    - other attrs classes: a generated hook that tests str/int/float/bool
+      values inline and parses timestamps directly (``_make_fast_hook``),
+      where the class allows it; cattrs' generated hook otherwise.
+    - ``list[str]`` (and of int, float, bool): copied at once when every
+      element has the exact type, else element by element as above.
 
     Unknown keys in JSON objects are ignored everywhere (cattrs' default).
     """
@@ -144,6 +315,12 @@ def build_converter() -> OrjsonConverter:
     converter.register_structure_hook(datetime, parse_datetime)
     converter.register_structure_hook(date, _structure_date)
     converter.register_structure_hook(UUID, _structure_uuid)
+    converter.register_structure_hook_factory(
+        _is_plain_list, lambda tp: _make_list_hook(tp, converter)
+    )
+    converter.register_structure_hook_factory(
+        _fast_attrs, lambda cl: _make_fast_hook(cl, converter)
+    )
     converter.register_structure_hook(
         CursorPagination,
         make_dict_structure_fn(

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import aclosing
+from itertools import repeat
+from operator import length_hint
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote, urlencode
@@ -46,6 +55,8 @@ U = TypeVar("U")
 # How many recent pages' ids are kept to recognise a record seen twice at a
 # page boundary (offset pagination shifts by whole records when data moves).
 _RECENT_PAGES = 2
+_NO_DUPLICATES: frozenset[int] = frozenset()
+_NO_IDS: set[Any] = set()  # shared, so never changed
 
 
 @attrs.frozen
@@ -123,10 +134,15 @@ class AsyncPager(Generic[T]):
             else position_from_checkpoint(resume, fp=self._fingerprint, base_url=client.base_url)
         )
         # The reading position: the page being handed out and the raw index
-        # of its next item. ``None`` until the first page arrives.
+        # of its next item. ``None`` until the first page arrives. While
+        # ``_items`` hands out a page without duplicates it does not update
+        # these per item: ``_iter`` is then the list iterator it reads, and
+        # ``_position()`` derives the index from how much of it is left.
         self._reading: _Fetched[T] | None = None
         self._next_index = 0
         self._yielded = self._start.yielded
+        self._iter: Iterator[T] | None = None
+        self._iter_stop = 0
         self._total_items: int | None = None
         self._walks: WeakSet[AsyncGenerator[Any, None]] = WeakSet()
         self._fan_outs: set[_FanOut[T]] = set()
@@ -144,14 +160,27 @@ class AsyncPager(Generic[T]):
         self._reading = None
         self._next_index = 0
         self._yielded = self._start.yielded
+        self._iter = None
+
+    def _position(self) -> tuple[int, int]:
+        """``(raw index of the next item of the page being read, items yielded so far)``."""
+        it = self._iter
+        if it is None:
+            return self._next_index, self._yielded
+        # A list iterator's length hint is exactly what is left of it, so the
+        # index of the next item is known without a store per item. The item
+        # just yielded has been taken from the iterator: it counts as done.
+        index = self._iter_stop - length_hint(it)
+        return index, self._yielded + (index - self._next_index)
 
     def _current_position(self) -> WalkPosition:
         fetched = self._reading
+        index, yielded = self._position()
         if fetched is None:
-            return attrs.evolve(self._start, yielded=self._yielded)
-        if self._next_index >= len(fetched.page.items) and fetched.next_error is None:
-            return WalkPosition(fetched.next, 0, self._yielded)
-        return WalkPosition(fetched.request, self._next_index, self._yielded)
+            return attrs.evolve(self._start, yielded=yielded)
+        if index >= len(fetched.page.items) and fetched.next_error is None:
+            return WalkPosition(fetched.next, 0, yielded)
+        return WalkPosition(fetched.request, index, yielded)
 
     @property
     def total_items(self) -> int | None:
@@ -187,6 +216,7 @@ class AsyncPager(Generic[T]):
                 # A page handed out counts as done; a page cut by max_items
                 # is done up to its last kept item.
                 self._reading = fetched
+                self._iter = None
                 self._next_index = kept[-1] + 1 if remaining == 0 and kept else len(raw)
                 self._yielded += len(kept)
                 yield page
@@ -243,30 +273,64 @@ class AsyncPager(Generic[T]):
             async for fetched, skip, dups in walk:
                 items = fetched.page.items
                 self._reading = fetched
+                self._iter = None
                 self._next_index = skip
-                for index in range(skip, len(items)):
-                    # Recorded before the yield: once the consumer holds the
-                    # item it counts as done, even if it never asks again.
-                    # Plain attributes, not a position object: this is the
-                    # per-item hot path.
-                    self._next_index = index + 1
-                    if dups and index in dups:
-                        continue
-                    self._yielded += 1
-                    yield items[index]
-                    handed += 1
-                    if handed == budget:
-                        return
+                if dups:
+                    for index in range(skip, len(items)):
+                        # Recorded before the yield: once the consumer holds
+                        # the item it counts as done, even if it never asks
+                        # again.
+                        self._next_index = index + 1
+                        if index in dups:
+                            continue
+                        self._yielded += 1
+                        yield items[index]
+                        handed += 1
+                        if handed == budget:
+                            return
+                    continue
+                # The per-item hot path: nothing but the yield (see _position).
+                stop = len(items)
+                if budget is not None:
+                    stop = min(stop, skip + budget - handed)
+                view = items if skip == 0 and stop == len(items) else items[skip:stop]
+                self._iter_stop = stop
+                self._iter = it = iter(view)
+                for item in it:
+                    yield item
+                self._iter = None
+                self._yielded += stop - skip
+                self._next_index = stop
+                handed += stop - skip
+                if handed == budget:
+                    return
 
     async def _walk(
         self, start: WalkPosition, item_budget: int | None
     ) -> AsyncGenerator[tuple[_Fetched[T], int, frozenset[int]], None]:
-        """Yield ``(fetched page, items to skip, indexes of duplicates)`` in order."""
+        """Yield ``(fetched page, items to skip, indexes of duplicates)`` in order.
+
+        What comes next is started before a page is handed out, so the
+        server works on it while the consumer reads this one: the fan-out
+        after the first page, or else the next page alone (read-ahead).
+        Either stays within ``concurrency + 1`` pages, and nothing is
+        started once the pages handed out hold every item wanted.
+
+        Read-ahead is only for a consumer that awaits something while it
+        holds a page (writes a file, calls a database): only then can the
+        request make progress before the consumer asks for the next page.
+        For one that does not, a task per page would only cost time, so the
+        walk watches whether the event loop got a turn during the last page.
+        """
+        loop = asyncio.get_running_loop()
+        consumer_awaits = False
         request, skip = start.request, start.skip
         seen: set[int] = set()
-        recent: deque[frozenset[Any]] = deque(maxlen=_RECENT_PAGES)
+        recent: deque[set[Any]] = deque(maxlen=_RECENT_PAGES)
         fan_out: _FanOut[T] | None = None
+        ahead: _FanOut[T] | None = None
         number = 0
+        supplied = 0
         expected_total: int | None = None
         try:
             while request is not None and (self._max_pages is None or number < self._max_pages):
@@ -281,28 +345,56 @@ class AsyncPager(Generic[T]):
                 if fetched is None and fan_out is not None:
                     await fan_out.aclose()
                     fan_out = None
+                if fetched is None and ahead is not None:
+                    fetched = await ahead.next()  # `request`, started a page earlier
+                    await ahead.aclose()
+                    ahead = None
+                    if fetched is None:  # stopped before it arrived (see _FanOut._owner)
+                        fetched = await self._fetch(request, number)
                 if fetched is None:
-                    key = hash(request.url)
-                    if key in seen:
-                        raise PaginationError(
-                            f"pagination loop: {request.url} was already fetched in this walk"
-                        )
-                    seen.add(key)
+                    self._check_loop(request, seen)
                     fetched = await self._fetch(request, number)
-                dups = frozenset(
-                    i for i, rid in enumerate(fetched.ids) if rid is not None and _in(rid, recent)
-                )
+                id_set = _id_set(fetched.ids) if fetched.ids else _NO_IDS
+                dups = _duplicates(fetched.ids, id_set, recent) if id_set else _NO_DUPLICATES
+                supplied += len(fetched.page.items) - min(skip, len(fetched.page.items))
+                supplied -= sum(1 for index in dups if index >= skip) if dups else 0
+                if number == 1 and self._concurrency > 1:
+                    fan_out, expected_total = self._start_fan_out(fetched, start, item_budget)
+                wanted = item_budget is None or supplied < item_budget
+                if fan_out is None and consumer_awaits and wanted:
+                    ahead = self._read_ahead(fetched, number, seen)
+                turn = _LoopTurn()
+                loop.call_soon(turn)
                 yield fetched, skip, dups
-                recent.append(frozenset(rid for rid in fetched.ids if rid is not None))
+                consumer_awaits = turn.happened
+                recent.append(id_set)
                 skip = 0
                 if fetched.next_error is not None:
                     raise fetched.next_error
                 request = fetched.next
-                if number == 1 and self._concurrency > 1:
-                    fan_out, expected_total = self._start_fan_out(fetched, start, item_budget)
         finally:
-            if fan_out is not None:
-                await fan_out.aclose()
+            for pending in (fan_out, ahead):
+                if pending is not None:
+                    await pending.aclose()
+
+    @staticmethod
+    def _check_loop(request: PageRequest, seen: set[int]) -> None:
+        key = hash(request.url)
+        if key in seen:
+            raise PaginationError(
+                f"pagination loop: {request.url} was already fetched in this walk"
+            )
+        seen.add(key)
+
+    def _read_ahead(self, fetched: _Fetched[T], number: int, seen: set[int]) -> _FanOut[T] | None:
+        """Start fetching the page after ``fetched``, if the walk will want it."""
+        following = fetched.next
+        if following is None or (self._max_pages is not None and number >= self._max_pages):
+            return None
+        if hash(following.url) in seen:
+            return None  # a loop: the walk raises when it gets there, not before
+        self._check_loop(following, seen)
+        return _FanOut(self, [following], 1, first_number=number + 1)
 
     def _start_fan_out(
         self, first: _Fetched[T], start: WalkPosition, item_budget: int | None
@@ -323,7 +415,7 @@ class AsyncPager(Generic[T]):
         fetched: _Fetched[T],
         expected_total: int,
         fan_out: _FanOut[T] | None,
-        recent: deque[frozenset[Any]],
+        recent: deque[set[Any]],
     ) -> str | None:
         pagination = fetched.page.meta.pagination
         if not isinstance(pagination, PageNumberPagination):
@@ -352,7 +444,7 @@ class AsyncPager(Generic[T]):
             self._total_items = pagination.total_items
             # Offset pages can repeat a record when data moves; ids let the
             # walk notice. Cursor pages cannot, so they skip the cost.
-            ids = [item.get("id") if isinstance(item, dict) else None for item in data]
+            ids = _ids(data)
         items = data if self._model is None else self._structure(data, request.url)
         page = Page(items=items, meta=resp.meta, number=request.number or number, url=request.url)
         try:
@@ -380,11 +472,61 @@ class AsyncPager(Generic[T]):
             raise  # pragma: no cover - the loop above re-raises the first failure
 
 
-def _in(value: Any, recent: deque[frozenset[Any]]) -> bool:
+def _ids(data: list[Any]) -> list[Any]:
+    """Each item's ``id`` (``None`` for an item that is not an object)."""
+    try:
+        # One C-level pass for the usual page of JSON objects.
+        return list(map(dict.get, data, repeat("id")))
+    except TypeError:
+        return [item.get("id") if isinstance(item, dict) else None for item in data]
+
+
+def _id_set(ids: Sequence[Any]) -> set[Any]:
+    """The hashable ids among ``ids``, ``None`` left out (never changed afterwards)."""
+    try:
+        found = set(ids)
+    except TypeError:  # an unhashable "id" cannot be compared this way
+        found = {rid for rid in ids if _hashable(rid)}
+    found.discard(None)
+    return found
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _duplicates(ids: Sequence[Any], id_set: set[Any], recent: deque[set[Any]]) -> frozenset[int]:
+    """Indexes of the items whose id was seen in the ``recent`` pages (usually none)."""
+    for seen in recent:
+        # The usual case, no repeat, is answered by C-level set operations.
+        if not seen.isdisjoint(id_set):
+            break
+    else:
+        return _NO_DUPLICATES
+    return frozenset(i for i, rid in enumerate(ids) if rid is not None and _in_recent(rid, recent))
+
+
+def _in_recent(value: Any, recent: deque[set[Any]]) -> bool:
     try:
         return any(value in ids for ids in recent)
     except TypeError:  # an unhashable "id" cannot be compared this way
         return False
+
+
+class _LoopTurn:
+    """A callback that records that the event loop ran it (see ``_walk``)."""
+
+    __slots__ = ("happened",)
+
+    def __init__(self) -> None:
+        self.happened = False
+
+    def __call__(self) -> None:
+        self.happened = True
 
 
 class _FanOut(Generic[T]):
@@ -395,22 +537,43 @@ class _FanOut(Generic[T]):
     consumer stalls the fetching too.
     """
 
-    def __init__(self, pager: AsyncPager[T], plan: list[PageRequest], width: int) -> None:
+    def __init__(
+        self,
+        pager: AsyncPager[T],
+        plan: Iterable[PageRequest],
+        width: int,
+        *,
+        first_number: int = 0,
+    ) -> None:
         self._pager = pager
-        self._plan = deque(plan)
+        # Taken one by one (a plan may be huge: see PagePlan), one ahead so
+        # `exhausted` knows whether another is coming.
+        self._plan = iter(plan)
+        self._upcoming = next(self._plan, None)
         self._width = width
+        # The walk's count for a planned request that carries no page number.
+        self._next_number = first_number
         self._window: deque[asyncio.Task[_Fetched[T]]] = deque()
+        # The task reading the walk. If it is cancelled while it holds an item
+        # (`async for` does not close its iterator then, and a traceback may
+        # keep the iterator alive), the pages in flight are cancelled at once,
+        # not when the garbage collector finally finds the generators. A walk
+        # that another task goes on with then fetches them itself.
+        self._owner = asyncio.current_task()
+        if self._owner is not None:
+            self._owner.add_done_callback(self._owner_done)
         pager._fan_outs.add(self)
         self._fill()
 
     @property
     def exhausted(self) -> bool:
-        return not self._plan and not self._window
+        return self._upcoming is None and not self._window
 
     def _fill(self) -> None:
-        while len(self._window) < self._width and self._plan:
-            request = self._plan.popleft()
-            number = request.number if request.number is not None else 0
+        while len(self._window) < self._width and self._upcoming is not None:
+            request, self._upcoming = self._upcoming, next(self._plan, None)
+            number = request.number if request.number is not None else self._next_number
+            self._next_number += 1
             self._window.append(asyncio.ensure_future(self._pager._fetch(request, number)))
 
     async def next(self) -> _Fetched[T] | None:
@@ -422,13 +585,34 @@ class _FanOut(Generic[T]):
         self._fill()
         return fetched
 
-    async def aclose(self) -> None:
+    def _owner_done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self._stop()
+
+    def _stop(self) -> list[asyncio.Task[_Fetched[T]]]:
+        """Cancel the pages in flight and plan no more; return their tasks."""
         self._pager._fan_outs.discard(self)
         tasks = list(self._window)
         self._window.clear()
-        self._plan.clear()
+        self._plan, self._upcoming = iter(()), None
         for task in tasks:
             task.cancel()
-        # Gathered so a page that failed while nobody waited for it does not
-        # log "Task exception was never retrieved".
-        await asyncio.gather(*tasks, return_exceptions=True)
+            # So a page that failed while nobody waited for it does not log
+            # "Task exception was never retrieved".
+            task.add_done_callback(_retrieve)
+        return tasks
+
+    async def aclose(self) -> None:
+        if self._owner is not None:
+            self._owner.remove_done_callback(self._owner_done)
+        # Awaited only when something is still running: an aclose that does
+        # not suspend cannot overlap the event loop's own finalisation of
+        # the same generators.
+        pending = [task for task in self._stop() if not task.done()]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled():
+        task.exception()

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
-from typing import Any, TypeGuard
+from collections.abc import Iterator, Mapping, Sequence
+from itertools import islice
+from typing import Any, TypeGuard, overload
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import attrs
@@ -21,6 +22,7 @@ from .errors import PaginationError
 
 __all__ = [
     "CHECKPOINT_VERSION",
+    "PagePlan",
     "PageRequest",
     "WalkPosition",
     "drift_reason",
@@ -130,14 +132,67 @@ def _last_page(pagination: PageNumberPagination) -> int | None:
     return max(1, math.ceil(total / size))
 
 
+class PagePlan(Sequence[PageRequest]):
+    """Planned page requests, each built when it is taken.
+
+    Lazy because ``total_items`` comes from the server: a hostile or broken
+    one claiming 10**18 records must not make the client build (and run out
+    of memory on) a list of every page before fetching the second.
+    """
+
+    __slots__ = ("_numbers", "_param", "_template")
+
+    def __init__(self, template: str, param: str, numbers: range) -> None:
+        self._template = template
+        self._param = param
+        self._numbers = numbers
+
+    def __len__(self) -> int:
+        return len(self._numbers)  # OverflowError past sys.maxsize pages: use bool()
+
+    def __bool__(self) -> bool:
+        return bool(self._numbers)
+
+    @overload
+    def __getitem__(self, index: int) -> PageRequest: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> PagePlan: ...
+
+    def __getitem__(self, index: int | slice) -> PageRequest | PagePlan:
+        if isinstance(index, slice):
+            return PagePlan(self._template, self._param, self._numbers[index])
+        return self._request(self._numbers[index])
+
+    def __iter__(self) -> Iterator[PageRequest]:
+        return map(self._request, self._numbers)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PagePlan):
+            return (self._template, self._param, self._numbers) == (
+                other._template,
+                other._param,
+                other._numbers,
+            )
+        if isinstance(other, list):  # bounded by the list, however long the plan
+            return list(islice(self, len(other) + 1)) == other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _request(self, number: int) -> PageRequest:
+        return PageRequest(with_query_param(self._template, self._param, str(number)), number)
+
+
 def page_plan(
     first: PageRequest, pagination: PageNumberPagination, *, item_budget: int | None
-) -> list[PageRequest]:
+) -> Sequence[PageRequest]:
     """Requests for the pages after ``first`` known from its ``total_items``.
 
     Empty when the plan cannot be made (no page number or totals). With an
     ``item_budget`` the plan stops at the page that holds the last item
-    wanted, so a limited read does not fetch far past its limit.
+    wanted, so a limited read does not fetch far past its limit. The result
+    is a lazy :class:`PagePlan`: nothing is built for a page not yet taken.
     """
     last = _last_page(pagination)
     size = pagination.items_per_page
@@ -151,10 +206,7 @@ def page_plan(
     if size_param:
         # Pin the page size the server chose, so every planned page lines up.
         template = with_query_param(template, size_param, str(size))
-    return [
-        PageRequest(with_query_param(template, param, str(n)), n)
-        for n in range(first.number + 1, last + 1)
-    ]
+    return PagePlan(template, param, range(first.number + 1, last + 1))
 
 
 def drift_reason(

@@ -186,6 +186,25 @@ async def call_with_retries(
 
     limit = deadline if deadline is not None else policy.deadline
     started = _clock()
+    # Nearly every call succeeds at once, so the first attempt runs without
+    # building tenacity's machinery (tens of microseconds a call, as much as
+    # a whole page of JSON costs to decode). A failure worth retrying hands
+    # over to tenacity, which starts by "running" attempt 1 again: that
+    # replays the same exception instead of a request, so numbering, waits,
+    # the deadline and on_retry are exactly those of a plain tenacity loop.
+    try:
+        return await gated()
+    except Exception as exc:
+        if not policy.should_retry(method, exc):
+            raise
+        first_failure: Exception | None = exc
+
+    async def replay_then_gated() -> T:
+        nonlocal first_failure
+        if first_failure is not None:
+            failure, first_failure = first_failure, None
+            raise failure
+        return await gated()
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -215,4 +234,4 @@ async def call_with_retries(
         sleep=_sleep,
         reraise=True,
     )
-    return await retrying(gated)
+    return await retrying(replay_then_gated)

@@ -28,6 +28,7 @@ from accutics_async import (
     RetryPolicy,
     ServerError,
     TransportError,
+    _retry,
     disable_retries,
 )
 from accutics_async._retry import RateLimitGate
@@ -594,3 +595,64 @@ async def test_stats_count_retries_by_reason(mock_http: aioresponses, clock: Any
         "retries.TransportError": 1,
         "retries.not_json": 1,
     }
+
+
+# -- the first attempt runs outside tenacity (speed), with the same schedule ---
+
+
+async def test_a_first_attempt_that_succeeds_builds_no_tenacity_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("AsyncRetrying built for a call that succeeded at once")
+
+    monkeypatch.setattr(_retry, "AsyncRetrying", refuse)
+
+    async def attempt() -> str:
+        return "ok"
+
+    result = await _retry.call_with_retries(
+        attempt, method="GET", policy=RetryPolicy(), gate=RateLimitGate()
+    )
+    assert result == "ok"
+
+
+async def test_backoff_numbering_continues_after_the_first_attempt(
+    clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(random, "uniform", lambda low, high: high)
+    calls: list[int] = []
+    seen: list[tuple[float, int]] = []
+
+    async def attempt() -> str:
+        calls.append(1)
+        if len(calls) < 4:
+            raise TransportError("connection reset")
+        return "ok"
+
+    result = await _retry.call_with_retries(
+        attempt,
+        method="GET",
+        policy=RetryPolicy(max_attempts=5, backoff=1.0),
+        gate=RateLimitGate(),
+        on_retry=lambda exc, sleep, number: seen.append((sleep, number)),
+    )
+    assert result == "ok"
+    assert len(calls) == 4
+    assert clock.sleeps == [1.0, 2.0, 4.0]
+    assert seen == [(1.0, 1), (2.0, 2), (4.0, 3)]
+
+
+async def test_a_first_failure_not_worth_retrying_is_raised_at_once(clock: Any) -> None:
+    calls: list[int] = []
+
+    async def attempt() -> str:
+        calls.append(1)
+        raise TransportError("connection reset")
+
+    with pytest.raises(TransportError):
+        await _retry.call_with_retries(
+            attempt, method="POST", policy=RetryPolicy(), gate=RateLimitGate()
+        )
+    assert calls == [1]
+    assert clock.sleeps == []

@@ -1,0 +1,239 @@
+"""The converter's fast paths behave exactly like the plain cattrs hooks they replace."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Generic, Optional, TypeVar
+
+import attrs
+import pytest
+from cattrs.gen import make_dict_structure_fn
+from hypothesis import given
+from hypothesis import strategies as st
+
+from accutics_async import Record, _converter
+from accutics_async._converter import CONVERTER, structure
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Person:
+    id: str
+    name: str
+
+
+@attrs.frozen
+class Row:
+    id: str
+    count: int
+    ratio: float
+    flag: bool
+    at: datetime
+    owner: Person
+    tags: list[str]
+    scores: list[float]
+    note: str | None
+    maybe_count: Optional[int] = None  # noqa: UP045 - the typing spelling is tested too
+    later: datetime | None = None
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Node:
+    name: str
+    child: Node | None = None
+
+
+@attrs.frozen
+class KwOnly:
+    a: str
+    b: int = attrs.field(kw_only=True, default=0)
+
+
+@attrs.frozen
+class Private:
+    _secret: str
+
+
+@attrs.frozen
+class Box(Generic[T]):
+    value: T
+
+
+GOOD: dict[str, Any] = {
+    "id": "r1",
+    "count": 3,
+    "ratio": 2,
+    "flag": False,
+    "at": "2024-05-01T10:00:00Z",
+    "owner": {"id": "p1", "name": "Ann", "unknown": 1},
+    "tags": ["a", "b"],
+    "scores": [1, 2.5],
+    "note": None,
+    "unknown": {"ignored": True},
+}
+
+
+def reference(cl: type[Any]) -> Any:
+    """cattrs' own generated hook on the library's converter: what the fast hook replaces."""
+    return make_dict_structure_fn(cl, CONVERTER, _cattrs_detailed_validation=False)
+
+
+def outcome(hook: Any, value: Any, cl: type[Any]) -> Any:
+    try:
+        return ("ok", hook(value, cl))
+    except Exception as exc:
+        return ("error", type(exc))
+
+
+def test_fast_hook_is_used_and_equals_the_reference() -> None:
+    hook = CONVERTER.get_structure_hook(Row)
+    assert hook.__code__.co_filename.startswith("<accutics_async structure")
+    fast = hook(GOOD, Row)
+    assert fast == reference(Row)(GOOD, Row)
+    assert fast.ratio == 2.0
+    assert isinstance(fast.ratio, float)
+    assert fast.scores == [1.0, 2.5]
+    assert all(isinstance(s, float) for s in fast.scores)
+    assert fast.at == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
+    assert fast.owner == Person("p1", "Ann")
+    assert fast.maybe_count is None
+    assert fast.later is None
+    assert fast.extra == {}
+
+
+def test_a_list_is_copied_not_shared() -> None:
+    value = dict(GOOD)
+    row = structure(value, Row)
+    assert row.tags == value["tags"]
+    assert row.tags is not value["tags"]
+
+
+@pytest.mark.parametrize(
+    ("key", "bad", "error"),
+    [
+        ("id", 7, TypeError),
+        ("count", True, TypeError),
+        ("count", "7", TypeError),
+        ("ratio", "1.5", TypeError),
+        ("flag", 1, TypeError),
+        ("at", 1714557600, TypeError),
+        ("at", "yesterday", ValueError),
+        ("owner", {"id": "p"}, KeyError),
+        ("tags", ["a", 1], TypeError),
+        ("scores", [1, "2"], TypeError),
+        ("note", 5, TypeError),
+    ],
+)
+def test_wrong_json_types_raise_like_the_reference(key: str, bad: Any, error: type) -> None:
+    value = {**GOOD, key: bad}
+    assert outcome(CONVERTER.get_structure_hook(Row), value, Row) == ("error", error)
+    assert outcome(reference(Row), value, Row) == ("error", error)
+
+
+def test_missing_required_key_is_a_key_error() -> None:
+    value = {k: v for k, v in GOOD.items() if k != "count"}
+    with pytest.raises(KeyError):
+        structure(value, Row)
+
+
+def test_optional_fields_given_or_null() -> None:
+    row = structure({**GOOD, "maybe_count": 4, "later": None, "note": "n"}, Row)
+    assert (row.maybe_count, row.later, row.note) == (4, None, "n")
+    with pytest.raises(TypeError):
+        structure({**GOOD, "maybe_count": False}, Row)
+
+
+def test_recursive_class() -> None:
+    node = structure({"name": "a", "child": {"name": "b", "child": None}}, Node)
+    assert node == Node("a", Node("b"))
+
+
+@pytest.mark.parametrize(
+    ("cl", "value", "expected"),
+    [
+        (KwOnly, {"a": "x", "b": 2}, KwOnly("x", b=2)),
+        (Private, {"_secret": "s"}, Private("s")),
+        (Box[int], {"value": 3}, Box(3)),
+    ],
+)
+def test_classes_the_fast_hook_does_not_take_still_work(
+    cl: Any, value: dict[str, Any], expected: Any
+) -> None:
+    assert not _converter._fast_attrs(cl)
+    assert structure(value, cl) == expected
+
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["x", "2024-01-02T03:04:05Z", "2024-01-02", "not a date"]),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
+)
+
+
+@given(st.dictionaries(st.sampled_from([*GOOD, "maybe_count", "later"]), json_values))
+def test_fast_hook_matches_the_reference_on_any_json(changes: dict[str, Any]) -> None:
+    value = {**GOOD, **changes}
+    fast = outcome(CONVERTER.get_structure_hook(Row), value, Row)
+    assert fast == outcome(reference(Row), value, Row)
+
+
+# -- Record --------------------------------------------------------------------
+
+
+def record_value(**extra: Any) -> dict[str, Any]:
+    return {
+        "id": "r1",
+        "created_at": "2024-01-01T00:00:00Z",
+        "input_b": 1,
+        "output_x": "o",
+        "match_status": "matched",
+        "input_a": None,
+        "author": {"id": "u"},
+        **extra,
+    }
+
+
+def test_record_splits_inputs_and_outputs_in_order() -> None:
+    record = structure(record_value(), Record)
+    assert list(record.inputs.items()) == [("input_b", 1), ("input_a", None)]
+    assert record.outputs == {"output_x": "o"}
+    assert record.created_at == datetime(2024, 1, 1, tzinfo=timezone.utc)
+    assert record.updated_at is None
+    assert record.author == {"id": "u"}
+    single = structure({"id": "r2", "input_only": 5}, Record)
+    assert single.inputs == {"input_only": 5}
+    assert single.outputs == {}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"id": 1}, {"created_at": 5}, {"author": 3}, {"submission": 1}, {"match_status": []}],
+)
+def test_record_refuses_wrong_types(bad: dict[str, Any]) -> None:
+    with pytest.raises(TypeError):
+        structure(record_value(**bad), Record)
+
+
+def test_record_needs_an_object_with_an_id() -> None:
+    with pytest.raises(TypeError):
+        structure(["id"], Record)
+    with pytest.raises(KeyError):
+        structure({"input_a": 1}, Record)
+
+
+def test_record_shapes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_converter, "_SHAPES", {})
+    monkeypatch.setattr(_converter, "_MAX_SHAPES", 3)
+    for n in range(10):
+        record = structure({"id": "r", f"input_{n}": n}, Record)
+        assert record.inputs == {f"input_{n}": n}
+    assert len(_converter._SHAPES) == 3

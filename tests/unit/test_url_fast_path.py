@@ -1,0 +1,63 @@
+"""resolve_link/build_url skip urljoin for plain absolute links: same result, same checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from urllib.parse import urljoin
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from accutics_async import UnsafeURLError
+from accutics_async._protocol import _PLAIN_ABSOLUTE, build_url, check_same_origin, resolve_link
+
+BASE = "http://127.0.0.1:8080/v1"
+CURRENTS = [f"{BASE}/records?page=2", "https://api.example.com/v1/x", "http://h"]
+
+
+@given(st.from_regex(_PLAIN_ABSOLUTE, fullmatch=True), st.sampled_from(CURRENTS))
+def test_urljoin_leaves_a_plain_absolute_link_unchanged(link: str, current: str) -> None:
+    assert urljoin(current, link) == link
+
+
+def slow_resolve(current: str, link: str, base: str) -> str:
+    """resolve_link as it is written without the fast path."""
+    return check_same_origin(base, urljoin(current, link))
+
+
+def outcome(func: Callable[..., str], *args: str) -> object:
+    try:
+        return ("ok", func(*args))
+    except Exception as exc:
+        return ("error", type(exc))
+
+
+links = st.one_of(
+    st.from_regex(_PLAIN_ABSOLUTE, fullmatch=True),
+    st.builds(lambda tail: f"{BASE}{tail}", st.text(max_size=12)),
+    st.builds(lambda tail: f"http://127.0.0.1:8080{tail}", st.text(max_size=12)),
+    st.text(max_size=20),
+)
+
+
+@given(links, st.sampled_from(CURRENTS))
+def test_resolve_link_matches_the_plain_computation(link: str, current: str) -> None:
+    assert outcome(resolve_link, current, link, BASE) == outcome(slow_resolve, current, link, BASE)
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "http://127.0.0.1:8081/v1/records",  # another port
+        "https://127.0.0.1:8080/v1/records",  # another scheme
+        "http://127.0.0.2:8080/v1/records",  # another host
+        "http://evil.example/v1/records",
+    ],
+)
+def test_the_fast_path_still_refuses_another_origin(link: str) -> None:
+    assert _PLAIN_ABSOLUTE.fullmatch(link)
+    with pytest.raises(UnsafeURLError):
+        resolve_link(f"{BASE}/records", link, BASE)
+    with pytest.raises(UnsafeURLError):
+        build_url(BASE, link)
