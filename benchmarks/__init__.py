@@ -1,0 +1,15 @@
+"""Benchmarks: accutics_async side by side with what a user would write by hand.
+
+``python -m benchmarks`` (or ``nox -s bench``) runs every group, prints one
+table per group and each goal of issue 6 as "holds" / "falls short", and
+writes ``benchmarks/results.json``; ``--quick`` is the smoke run the test
+suite uses. Modules:
+
+- ``server``: the benchmark server, in a process of its own (pre-serialised
+  pages, page-number and cursor, optional fixed latency).
+- ``variants``: the contenders (raw aiohttp, httpx, naive cattrs, the library).
+- ``models``: the attrs classes a user would write for the typed benchmarks.
+- ``child``: one export or dict-mode walk in a fresh process (peak RSS).
+- ``probe``: the fake server in a process of its own, for the server probe.
+- ``runner``, ``goals``, ``report``: rounds, ratios, tables.
+"""

@@ -1,0 +1,104 @@
+"""Print the results: one rich table per group, then every goal as holds / falls short."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+# The row each group's ratio column is taken against.
+_BASELINES = {
+    "throughput": "raw_orjson",
+    "typed": "cattrs_naive",
+    "latency": None,
+    "export": None,
+    "import": "import_aiohttp",
+    "probe": None,
+}
+
+
+def _number(value: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{value:.1f}"
+    return f"{value:,.0f}"
+
+
+def _ratio(row: dict[str, Any], group: dict[str, Any], rows: dict[str, Any]) -> str:
+    name = group["name"]
+    base_key = _BASELINES.get(name)
+    if name == "latency":
+        size = row["key"].rsplit("_", 1)[1]
+        base_key = f"lib_c1_{size}"
+    elif name == "export":
+        size = row["key"].rsplit("_", 1)[1]
+        base_key = f"walk_{size}"
+    base = rows.get(base_key) if base_key else None
+    if base is None or not base["median"]:
+        return ""
+    return f"{row['median'] / base['median']:.2f}x"
+
+
+def group_table(group: dict[str, Any]) -> Table:
+    rows = {row["key"]: row for row in group["rows"]}
+    table = Table(title=group["title"], title_justify="left")
+    table.add_column("variant")
+    table.add_column("median", justify="right")
+    table.add_column("min", justify="right")
+    table.add_column("max", justify="right")
+    table.add_column("ratio", justify="right")
+    with_rss = group["name"] == "export"
+    if with_rss:
+        table.add_column("peak RSS MB (med / max)", justify="right")
+    with_cpu = group["name"] == "probe"
+    if with_cpu:
+        table.add_column("first pass", justify="right")
+        table.add_column("server CPU µs/page", justify="right")
+    for row in group["rows"]:
+        unit = row["unit"]
+        cells = [
+            row["label"],
+            _number(row["median"], unit),
+            _number(row["min"], unit),
+            _number(row["max"], unit),
+            _ratio(row, group, rows),
+        ]
+        if with_rss:
+            rss = row["peak_rss_mb"]
+            cells.append(f"{rss['median']:.1f} / {rss['max']:.1f}")
+        if with_cpu:
+            cpu = row["server_cpu_us_per_page"]
+            cells.append(_number(row["first_pass_pages_per_s"], unit))
+            cells.append("" if cpu is None else f"{cpu:.0f}")
+        table.add_row(*cells)
+    return table
+
+
+def goal_lines(goals: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for goal in goals:
+        verdict = "holds" if goal["holds"] else "falls short"
+        value = f"{goal['ratio']:.2f}"
+        lines.append(
+            f"{verdict:>11}  {goal['label']}: {value} (goal {goal['op']} {goal['target']:g})"
+            f"  [{goal['detail']}]"
+        )
+    return lines
+
+
+def print_results(results: dict[str, Any], console: Console | None = None) -> None:
+    # Wide enough for the tables when the output is a file or a pipe (CI, nox).
+    console = console or Console(width=None if sys.stdout.isatty() else 120)
+    m = results["machine"]
+    console.print(
+        f"[bold]accutics_async benchmarks[/bold]  {m['nproc']} CPUs, {m['cpu']}, "
+        f"{m['implementation']} {m['python']}"
+    )
+    for group in results["groups"]:
+        console.print(group_table(group))
+    console.print("[bold]Goals[/bold]")
+    for line in goal_lines(results["goals"]):
+        style = "green" if line.lstrip().startswith("holds") else "red"
+        console.print(line, style=style, highlight=False)
+    console.print(f"total time {results['elapsed_s']:.0f} s")
