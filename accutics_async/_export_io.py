@@ -193,7 +193,7 @@ def read_state(paths: ExportPaths) -> SavedState | None:
 
 
 class PartWriter:
-    """Appends pages to the partial file; each :meth:`commit` is durable before it returns."""
+    """Appends pages to the partial file; each :meth:`commit` makes them durable and checkpoints."""
 
     def __init__(self, paths: ExportPaths, *, offset: int, fsync: bool) -> None:
         self._paths = paths
@@ -217,13 +217,20 @@ class PartWriter:
             raise
         self.offset = offset
 
-    def commit(self, data: bytes, state: SavedState) -> None:
-        """Append ``data``, make it durable, then record ``state`` (with the new offset)."""
+    def append(self, data: bytes) -> None:
+        """Append ``data`` (buffered; made durable by the next :meth:`commit`)."""
         self._file.write(data)
+        self.offset += len(data)
+
+    def commit(self, state: SavedState) -> None:
+        """Make everything appended durable, then record ``state`` (with the new offset).
+
+        The order is the point: the checkpoint never names bytes the file
+        might not hold after a crash.
+        """
         self._file.flush()
         if self._fsync:
             os.fsync(self._file.fileno())
-        self.offset += len(data)
         write_json_atomic(
             self._paths.checkpoint,
             attrs.evolve(state, offset=self.offset).to_json(),

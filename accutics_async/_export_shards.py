@@ -60,6 +60,7 @@ async def export_shard(
     resume: bool = True,
     progress: ProgressCallback | None = None,
     fsync: bool = True,
+    checkpoint_every: float = 1.0,
 ) -> ExportResult:
     """Export one shard into ``spec.out``, with its own checkpoint.
 
@@ -79,6 +80,7 @@ async def export_shard(
         resume=resume,
         progress=progress,
         fsync=fsync,
+        checkpoint_every=checkpoint_every,
     )
 
 
@@ -182,6 +184,7 @@ async def export_sharded(
     resume: bool = False,
     progress: ProgressCallback | None = None,
     fsync: bool = True,
+    checkpoint_every: float = 1.0,
 ) -> ExportResult:
     """Export in ``shards`` concurrent ``field`` ranges, then merge them into ``out`` atomically.
 
@@ -240,7 +243,7 @@ async def export_sharded(
         await in_thread(plan.save, paths.plan, fsync)
     tally = _Tally(plan, progress, started)
     if not plan.merged:
-        await _run_shards(client, plan, paths, tally, fsync)
+        await _run_shards(client, plan, paths, tally, fsync, checkpoint_every)
     size = await in_thread(_merge, plan, paths, fsync)
     total = tally.total()
     return ExportResult(
@@ -298,11 +301,23 @@ def _merge(plan: _Plan, paths: ExportPaths, fsync: bool) -> int:
 
 
 async def _run_shards(
-    client: AccuticsClient, plan: _Plan, paths: ExportPaths, tally: _Tally, fsync: bool
+    client: AccuticsClient,
+    plan: _Plan,
+    paths: ExportPaths,
+    tally: _Tally,
+    fsync: bool,
+    checkpoint_every: float,
 ) -> None:
     tasks: dict[asyncio.Future[ExportResult], ShardSpec] = {
         asyncio.ensure_future(
-            export_shard(client, spec, resume=True, progress=tally.shard(spec.index), fsync=fsync)
+            export_shard(
+                client,
+                spec,
+                resume=True,
+                progress=tally.shard(spec.index),
+                fsync=fsync,
+                checkpoint_every=checkpoint_every,
+            )
         ): spec
         for spec in plan.specs
         if str(spec.index) not in plan.done

@@ -316,11 +316,11 @@ class AsyncPager(Generic[T]):
         Either stays within ``concurrency + 1`` pages, and nothing is
         started once the pages handed out hold every item wanted.
 
-        Read-ahead is only for a consumer that awaits something while it
-        holds a page (writes a file, calls a database): only then can the
-        request make progress before the consumer asks for the next page.
-        For one that does not, a task per page would only cost time, so the
-        walk watches whether the event loop got a turn during the last page.
+        The read-ahead request needs an event-loop turn to go out. A consumer
+        that awaits something while it holds a page gives it one; for one
+        that does not (``turn`` tells which), the walk takes one turn itself
+        right after starting the request, so the server works on the next
+        page while this one is read either way.
         """
         loop = asyncio.get_running_loop()
         consumer_awaits = False
@@ -361,8 +361,13 @@ class AsyncPager(Generic[T]):
                 if number == 1 and self._concurrency > 1:
                     fan_out, expected_total = self._start_fan_out(fetched, start, item_budget)
                 wanted = item_budget is None or supplied < item_budget
-                if fan_out is None and consumer_awaits and wanted:
+                if fan_out is None and wanted:
                     ahead = self._read_ahead(fetched, number, seen)
+                    if ahead is not None and not consumer_awaits:
+                        # A consumer that never awaits gives the loop no turn
+                        # in which the read-ahead could send its request; one
+                        # turn here puts it on the wire before the page is read.
+                        await asyncio.sleep(0)
                 turn = _LoopTurn()
                 loop.call_soon(turn)
                 yield fetched, skip, dups

@@ -136,6 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     again.add_argument("--resume", action="store_true", help="finish an interrupted export")
     again.add_argument("--restart", action="store_true", help="discard one and start over")
     exp.add_argument("--no-fsync", action="store_true", help="faster; a power cut may lose pages")
+    exp.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="commit (fsync + checkpoint) at most this often; a kill redoes at most "
+        "this much work (default 1; 0 = after every page)",
+    )
     _connection_args(exp)
     _progress_args(exp)
 
@@ -210,6 +218,7 @@ async def _cmd_export(args: argparse.Namespace) -> int:
         "resume": args.resume,
         "progress": progress,
         "fsync": not args.no_fsync,
+        "checkpoint_every": args.checkpoint_every,
     }
     # --concurrency is the budget for all shards together: the client's cap.
     budget = max(args.concurrency, args.shards or 1)

@@ -47,7 +47,8 @@ def write_csv(tmp_path: Path, pages: list[list[dict[str, Any]]], name: str = "ou
     writer = PartWriter(paths, offset=0, fsync=False)
     try:
         for page in pages:
-            writer.commit(encoder.encode(page), SavedState(format="csv", pager={}, offset=0))
+            writer.append(encoder.encode(page))
+            writer.commit(SavedState(format="csv", pager={}, offset=0))
         writer.finish(encoder.columns if encoder.needs_rewrite else None)
     finally:
         writer.close()
@@ -225,7 +226,8 @@ def test_part_writer_cuts_back_to_the_checkpoint(tmp_path: Path) -> None:
     paths = ExportPaths.for_out(tmp_path / "out.jsonl")
     Path(paths.part).write_bytes(b'{"id":1}\n{"id":2}\n{"id":')
     writer = PartWriter(paths, offset=9, fsync=False)
-    writer.commit(b'{"id":9}\n', SavedState(format="jsonl", pager={"done": True}, offset=0))
+    writer.append(b'{"id":9}\n')
+    writer.commit(SavedState(format="jsonl", pager={"done": True}, offset=0))
     writer.close()
     assert Path(paths.part).read_bytes() == b'{"id":1}\n{"id":9}\n'
     state = read_state(paths)
