@@ -277,15 +277,14 @@ class AccuticsClient:
         except Exception as exc:
             if outcome == "error":
                 outcome = type(exc).__name__
-            if len(self._token) >= _MIN_REDACTABLE:
-                _scrub(exc, self._token)
+            self._redact_exception(exc)
             raise
         finally:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "%s %s -> %s in %.1f ms (attempt %d)",
                     method,
-                    url,
+                    self._redact_text(url),
                     outcome,
                     (time.perf_counter() - started) * 1000.0,
                     attempt_number,
@@ -315,6 +314,18 @@ class AccuticsClient:
             if raw.status == 303 or (raw.status in (301, 302) and method == "POST"):
                 method, body = "GET", None
         raise APIError(f"more than {self._max_redirects} redirects", status=raw.status)
+
+    def _redact_text(self, text: str) -> str:
+        # A URL is the server's text too (a next link or redirect could embed
+        # the token), and it goes into log records.
+        if len(self._token) >= _MIN_REDACTABLE and self._token in text:
+            return text.replace(self._token, _REDACTED.decode())
+        return text
+
+    def _redact_exception(self, exc: BaseException) -> None:
+        """Remove the token from ``exc`` in place (see ``_scrub``)."""
+        if len(self._token) >= _MIN_REDACTABLE:
+            _scrub(exc, self._token)
 
     def _count_retry(self, exc: BaseException, sleep: float, attempt: int) -> None:
         reason = (

@@ -455,6 +455,8 @@ class AsyncPager(Generic[T]):
         try:
             following = next_request(request, resp.meta, self._client.base_url)
         except AccuticsError as exc:
+            # The message quotes the server's link, which could embed the token.
+            self._client._redact_exception(exc)
             return _Fetched(request, page, ids, None, exc)
         return _Fetched(request, page, ids, following)
 

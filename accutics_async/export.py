@@ -18,13 +18,18 @@ How it works, and why:
 - **Atomic.** Records go to ``OUT.part`` beside ``OUT``; only a complete
   export is renamed to ``OUT`` (``os.replace``, after an fsync), so a reader
   never sees a half-written file under the final name.
-- **Resumable.** After each page the partial file is flushed and fsynced,
-  then ``OUT.checkpoint.json`` is replaced atomically with the pager's
+- **Resumable.** Pages are appended to the partial file as they arrive; at
+  most every ``checkpoint_every`` seconds (default 1), and whenever the
+  export stops for any reason (an error, Ctrl-C, a cancelled task), the
+  file is flushed and fsynced and then ``OUT.checkpoint.json`` is replaced
+  atomically with the pager's
   checkpoint and the partial file's length. A page handed out by
   ``pages()`` counts as done, so page boundaries are checkpoint boundaries.
-  ``resume=True`` cuts the partial file back to the recorded length (a page
-  written after the last checkpoint, e.g. by a process killed between the
-  two writes, is dropped) and continues the pager from the checkpoint, so
+  (Committing after every page would fsync twice per page and roughly halve
+  throughput; a hard kill costs at most ``checkpoint_every`` of work.)
+  ``resume=True`` cuts the partial file back to the recorded length (pages
+  written after the last commit, e.g. by a process killed with ``kill -9``,
+  are dropped and fetched again) and continues the pager from the checkpoint, so
   the final file holds every record exactly once, in the order of a clean
   export. With ``resume=True`` and no checkpoint a new export starts; a
   checkpoint found with ``resume=False`` raises

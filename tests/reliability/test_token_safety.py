@@ -15,7 +15,7 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
-from reliability_support import HOSTILE_TOKEN, Listener, serve_app
+from reliability_support import HOSTILE_TOKEN, Capture, Listener, capture_logs, serve_app
 
 from accutics_async import AccuticsClient, ConfigurationError, UnsafeURLError
 
@@ -199,3 +199,41 @@ def test_the_token_is_not_in_the_client_repr() -> None:
     client = AccuticsClient(HOSTILE_TOKEN, base_url="https://api.example.com/v1")
     assert HOSTILE_TOKEN not in repr(client)
     assert HOSTILE_TOKEN not in str(vars(client).get("stats"))
+
+
+@pytest.mark.parametrize("where", ["same_origin", "foreign"])
+async def test_a_token_embedded_in_links_stays_out_of_logs_and_errors(where: str) -> None:
+    # A server that writes the token into its next links: the library's DEBUG
+    # line for the next request, and the UnsafeURLError for a foreign link,
+    # quote the link; neither may carry the token on.
+    async def listing(request: web.Request) -> web.Response:
+        page = int(request.query.get("page", "1"))
+        if where == "foreign":
+            nxt = f"http://127.0.0.1:9/steal?t={HOSTILE_TOKEN}"
+        else:
+            nxt = None if page == 2 else f"/v1/records?page=2&t={HOSTILE_TOKEN}"
+        pagination = {"next": nxt, "total_items": 2, "items_per_page": 1, "page_param": "page"}
+        return web.json_response({"data": [{"id": str(page)}], "meta": {"pagination": pagination}})
+
+    app = web.Application()
+    app.router.add_get("/v1/records", listing)
+    capture = Capture()
+    async with serve_app(app) as base:
+        with capture_logs(capture):
+            async with AccuticsClient(HOSTILE_TOKEN, base_url=f"{base}/v1") as client:
+                got: list[str] = []
+                error: UnsafeURLError | None = None
+                try:
+                    async for item in client.paginate("records"):
+                        got.append(item["id"])
+                except UnsafeURLError as exc:
+                    error = exc
+    assert got == (["1"] if where == "foreign" else ["1", "2"])
+    assert (error is not None) == (where == "foreign")
+    if error is not None:
+        capture.add_exception(error)
+        assert "[redacted]" in str(error)
+    if where == "same_origin":  # the second request's DEBUG line quotes the link
+        logs = [text for label, text in capture.texts if label.startswith("log")]
+        assert any("[redacted]" in text for text in logs)
+    assert capture.assert_clean(HOSTILE_TOKEN) > 0
