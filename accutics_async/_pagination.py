@@ -12,13 +12,11 @@ from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
-    Iterable,
     Iterator,
     Mapping,
     Sequence,
 )
 from contextlib import aclosing
-from itertools import repeat
 from operator import length_hint
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -28,13 +26,18 @@ from weakref import WeakSet
 import attrs
 
 from ._converter import CONVERTER
+from ._fanout import FanOut, LoopTurn
 from ._models import Page, PageNumberPagination
 from ._paging import (
+    NO_DUPLICATES,
     PageRequest,
     WalkPosition,
     checkpoint_dict,
     drift_reason,
+    duplicate_indexes,
     fingerprint,
+    id_set,
+    item_ids,
     next_request,
     page_plan,
     position_from_checkpoint,
@@ -55,7 +58,6 @@ U = TypeVar("U")
 # How many recent pages' ids are kept to recognise a record seen twice at a
 # page boundary (offset pagination shifts by whole records when data moves).
 _RECENT_PAGES = 2
-_NO_DUPLICATES: frozenset[int] = frozenset()
 _NO_IDS: set[Any] = set()  # shared, so never changed
 
 
@@ -145,7 +147,7 @@ class AsyncPager(Generic[T]):
         self._iter_stop = 0
         self._total_items: int | None = None
         self._walks: WeakSet[AsyncGenerator[Any, None]] = WeakSet()
-        self._fan_outs: set[_FanOut[T]] = set()
+        self._fan_outs: set[FanOut[_Fetched[T]]] = set()
 
     def __repr__(self) -> str:
         return f"<AsyncPager {self._start.request.url if self._start.request else 'done'}>"
@@ -327,8 +329,8 @@ class AsyncPager(Generic[T]):
         request, skip = start.request, start.skip
         seen: set[int] = set()
         recent: deque[set[Any]] = deque(maxlen=_RECENT_PAGES)
-        fan_out: _FanOut[T] | None = None
-        ahead: _FanOut[T] | None = None
+        fan_out: FanOut[_Fetched[T]] | None = None
+        ahead: FanOut[_Fetched[T]] | None = None
         number = 0
         supplied = 0
         expected_total: int | None = None
@@ -349,13 +351,15 @@ class AsyncPager(Generic[T]):
                     fetched = await ahead.next()  # `request`, started a page earlier
                     await ahead.aclose()
                     ahead = None
-                    if fetched is None:  # stopped before it arrived (see _FanOut._owner)
+                    if fetched is None:  # stopped before it arrived (see FanOut._owner)
                         fetched = await self._fetch(request, number)
                 if fetched is None:
                     self._check_loop(request, seen)
                     fetched = await self._fetch(request, number)
-                id_set = _id_set(fetched.ids) if fetched.ids else _NO_IDS
-                dups = _duplicates(fetched.ids, id_set, recent) if id_set else _NO_DUPLICATES
+                ids_here = id_set(fetched.ids) if fetched.ids else _NO_IDS
+                dups = (
+                    duplicate_indexes(fetched.ids, ids_here, recent) if ids_here else NO_DUPLICATES
+                )
                 supplied += len(fetched.page.items) - min(skip, len(fetched.page.items))
                 supplied -= sum(1 for index in dups if index >= skip) if dups else 0
                 if number == 1 and self._concurrency > 1:
@@ -368,11 +372,11 @@ class AsyncPager(Generic[T]):
                         # in which the read-ahead could send its request; one
                         # turn here puts it on the wire before the page is read.
                         await asyncio.sleep(0)
-                turn = _LoopTurn()
+                turn = LoopTurn()
                 loop.call_soon(turn)
                 yield fetched, skip, dups
                 consumer_awaits = turn.happened
-                recent.append(id_set)
+                recent.append(ids_here)
                 skip = 0
                 if fetched.next_error is not None:
                     raise fetched.next_error
@@ -391,7 +395,9 @@ class AsyncPager(Generic[T]):
             )
         seen.add(key)
 
-    def _read_ahead(self, fetched: _Fetched[T], number: int, seen: set[int]) -> _FanOut[T] | None:
+    def _read_ahead(
+        self, fetched: _Fetched[T], number: int, seen: set[int]
+    ) -> FanOut[_Fetched[T]] | None:
         """Start fetching the page after ``fetched``, if the walk will want it."""
         following = fetched.next
         if following is None or (self._max_pages is not None and number >= self._max_pages):
@@ -399,11 +405,11 @@ class AsyncPager(Generic[T]):
         if hash(following.url) in seen:
             return None  # a loop: the walk raises when it gets there, not before
         self._check_loop(following, seen)
-        return _FanOut(self, [following], 1, first_number=number + 1)
+        return FanOut(self._fetch, self._fan_outs, [following], 1, first_number=number + 1)
 
     def _start_fan_out(
         self, first: _Fetched[T], start: WalkPosition, item_budget: int | None
-    ) -> tuple[_FanOut[T] | None, int | None]:
+    ) -> tuple[FanOut[_Fetched[T]] | None, int | None]:
         pagination = first.page.meta.pagination
         if not isinstance(pagination, PageNumberPagination) or first.next is None:
             return None, None  # cursor endpoints are inherently sequential
@@ -413,13 +419,13 @@ class AsyncPager(Generic[T]):
             plan = plan[: self._max_pages - 1]
         if not plan:
             return None, None
-        return _FanOut(self, plan, self._concurrency), pagination.total_items
+        return FanOut(self._fetch, self._fan_outs, plan, self._concurrency), pagination.total_items
 
     def _drift(
         self,
         fetched: _Fetched[T],
         expected_total: int,
-        fan_out: _FanOut[T] | None,
+        fan_out: FanOut[_Fetched[T]] | None,
         recent: deque[set[Any]],
     ) -> str | None:
         pagination = fetched.page.meta.pagination
@@ -449,7 +455,7 @@ class AsyncPager(Generic[T]):
             self._total_items = pagination.total_items
             # Offset pages can repeat a record when data moves; ids let the
             # walk notice. Cursor pages cannot, so they skip the cost.
-            ids = _ids(data)
+            ids = item_ids(data)
         items = data if self._model is None else self._structure(data, request.url)
         page = Page(items=items, meta=resp.meta, number=request.number or number, url=request.url)
         try:
@@ -477,149 +483,3 @@ class AsyncPager(Generic[T]):
                         kind="bad_item",
                     ) from exc
             raise  # pragma: no cover - the loop above re-raises the first failure
-
-
-def _ids(data: list[Any]) -> list[Any]:
-    """Each item's ``id`` (``None`` for an item that is not an object)."""
-    try:
-        # One C-level pass for the usual page of JSON objects.
-        return list(map(dict.get, data, repeat("id")))
-    except TypeError:
-        return [item.get("id") if isinstance(item, dict) else None for item in data]
-
-
-def _id_set(ids: Sequence[Any]) -> set[Any]:
-    """The hashable ids among ``ids``, ``None`` left out (never changed afterwards)."""
-    try:
-        found = set(ids)
-    except TypeError:  # an unhashable "id" cannot be compared this way
-        found = {rid for rid in ids if _hashable(rid)}
-    found.discard(None)
-    return found
-
-
-def _hashable(value: Any) -> bool:
-    try:
-        hash(value)
-    except TypeError:
-        return False
-    return True
-
-
-def _duplicates(ids: Sequence[Any], id_set: set[Any], recent: deque[set[Any]]) -> frozenset[int]:
-    """Indexes of the items whose id was seen in the ``recent`` pages (usually none)."""
-    for seen in recent:
-        # The usual case, no repeat, is answered by C-level set operations.
-        if not seen.isdisjoint(id_set):
-            break
-    else:
-        return _NO_DUPLICATES
-    return frozenset(i for i, rid in enumerate(ids) if rid is not None and _in_recent(rid, recent))
-
-
-def _in_recent(value: Any, recent: deque[set[Any]]) -> bool:
-    try:
-        return any(value in ids for ids in recent)
-    except TypeError:  # an unhashable "id" cannot be compared this way
-        return False
-
-
-class _LoopTurn:
-    """A callback that records that the event loop ran it (see ``_walk``)."""
-
-    __slots__ = ("happened",)
-
-    def __init__(self) -> None:
-        self.happened = False
-
-    def __call__(self) -> None:
-        self.happened = True
-
-
-class _FanOut(Generic[T]):
-    """Planned pages fetched with up to ``width`` in flight, handed out in order.
-
-    At most ``width`` pages are in flight or waiting, and none is started
-    until the consumer has taken the one before the window, so a stalled
-    consumer stalls the fetching too.
-    """
-
-    def __init__(
-        self,
-        pager: AsyncPager[T],
-        plan: Iterable[PageRequest],
-        width: int,
-        *,
-        first_number: int = 0,
-    ) -> None:
-        self._pager = pager
-        # Taken one by one (a plan may be huge: see PagePlan), one ahead so
-        # `exhausted` knows whether another is coming.
-        self._plan = iter(plan)
-        self._upcoming = next(self._plan, None)
-        self._width = width
-        # The walk's count for a planned request that carries no page number.
-        self._next_number = first_number
-        self._window: deque[asyncio.Task[_Fetched[T]]] = deque()
-        # The task reading the walk. If it is cancelled while it holds an item
-        # (`async for` does not close its iterator then, and a traceback may
-        # keep the iterator alive), the pages in flight are cancelled at once,
-        # not when the garbage collector finally finds the generators. A walk
-        # that another task goes on with then fetches them itself.
-        self._owner = asyncio.current_task()
-        if self._owner is not None:
-            self._owner.add_done_callback(self._owner_done)
-        pager._fan_outs.add(self)
-        self._fill()
-
-    @property
-    def exhausted(self) -> bool:
-        return self._upcoming is None and not self._window
-
-    def _fill(self) -> None:
-        while len(self._window) < self._width and self._upcoming is not None:
-            request, self._upcoming = self._upcoming, next(self._plan, None)
-            number = request.number if request.number is not None else self._next_number
-            self._next_number += 1
-            self._window.append(asyncio.ensure_future(self._pager._fetch(request, number)))
-
-    async def next(self) -> _Fetched[T] | None:
-        """The next planned page, or ``None`` when the plan is done."""
-        if not self._window:
-            return None
-        task = self._window.popleft()
-        fetched = await task
-        self._fill()
-        return fetched
-
-    def _owner_done(self, task: asyncio.Task[Any]) -> None:
-        if task.cancelled():
-            self._stop()
-
-    def _stop(self) -> list[asyncio.Task[_Fetched[T]]]:
-        """Cancel the pages in flight and plan no more; return their tasks."""
-        self._pager._fan_outs.discard(self)
-        tasks = list(self._window)
-        self._window.clear()
-        self._plan, self._upcoming = iter(()), None
-        for task in tasks:
-            task.cancel()
-            # So a page that failed while nobody waited for it does not log
-            # "Task exception was never retrieved".
-            task.add_done_callback(_retrieve)
-        return tasks
-
-    async def aclose(self) -> None:
-        if self._owner is not None:
-            self._owner.remove_done_callback(self._owner_done)
-        # Awaited only when something is still running: an aclose that does
-        # not suspend cannot overlap the event loop's own finalisation of
-        # the same generators.
-        pending = [task for task in self._stop() if not task.done()]
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
-
-
-def _retrieve(task: asyncio.Task[Any]) -> None:
-    if not task.cancelled():
-        task.exception()

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from itertools import islice
+from itertools import islice, repeat
 from typing import Any, TypeGuard, overload
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
@@ -22,11 +23,15 @@ from .errors import PaginationError
 
 __all__ = [
     "CHECKPOINT_VERSION",
+    "NO_DUPLICATES",
     "PagePlan",
     "PageRequest",
     "WalkPosition",
     "drift_reason",
+    "duplicate_indexes",
     "fingerprint",
+    "id_set",
+    "item_ids",
     "next_request",
     "page_plan",
     "position_from_checkpoint",
@@ -288,3 +293,55 @@ def position_from_checkpoint(
 
 def _is_count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# -- record ids: recognising a record seen twice at a page boundary ------------
+
+NO_DUPLICATES: frozenset[int] = frozenset()
+
+
+def item_ids(data: list[Any]) -> list[Any]:
+    """Each item's ``id`` (``None`` for an item that is not an object)."""
+    try:
+        # One C-level pass for the usual page of JSON objects.
+        return list(map(dict.get, data, repeat("id")))
+    except TypeError:
+        return [item.get("id") if isinstance(item, dict) else None for item in data]
+
+
+def id_set(ids: Sequence[Any]) -> set[Any]:
+    """The hashable ids among ``ids``, ``None`` left out (never changed afterwards)."""
+    try:
+        found = set(ids)
+    except TypeError:  # an unhashable "id" cannot be compared this way
+        found = {rid for rid in ids if _hashable(rid)}
+    found.discard(None)
+    return found
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def duplicate_indexes(
+    ids: Sequence[Any], id_set: set[Any], recent: deque[set[Any]]
+) -> frozenset[int]:
+    """Indexes of the items whose id was seen in the ``recent`` pages (usually none)."""
+    for seen in recent:
+        # The usual case, no repeat, is answered by C-level set operations.
+        if not seen.isdisjoint(id_set):
+            break
+    else:
+        return NO_DUPLICATES
+    return frozenset(i for i, rid in enumerate(ids) if rid is not None and _in_recent(rid, recent))
+
+
+def _in_recent(value: Any, recent: deque[set[Any]]) -> bool:
+    try:
+        return any(value in ids for ids in recent)
+    except TypeError:  # an unhashable "id" cannot be compared this way
+        return False

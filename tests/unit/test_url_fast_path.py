@@ -22,8 +22,16 @@ def test_urljoin_leaves_a_plain_absolute_link_unchanged(link: str, current: str)
 
 
 def slow_resolve(current: str, link: str, base: str) -> str:
-    """resolve_link as it is written without the fast path."""
-    return check_same_origin(base, urljoin(current, link))
+    """resolve_link as it is written without the fast path.
+
+    urljoin raises a bare ValueError for some malformed links (an unclosed
+    IPv6 bracket); the library's contract is UnsafeURLError for those.
+    """
+    try:
+        joined = urljoin(current, link)
+    except ValueError as exc:
+        raise UnsafeURLError(str(exc)) from exc
+    return check_same_origin(base, joined)
 
 
 def outcome(func: Callable[..., str], *args: str) -> object:
