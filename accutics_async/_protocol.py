@@ -340,49 +340,32 @@ def decode_response(
 
 
 def _decode_success(status: int, headers: Mapping[str, str], body: bytes, url: str) -> Response:
-    where = url or "the API"
+    def bad(kind: str, problem: str) -> DecodeError:
+        return DecodeError(
+            f"HTTP {status} response from {url or 'the API'} {problem}",
+            status=status,
+            body_start=body_excerpt(body),
+            kind=kind,
+        )
+
     try:
         doc = load_envelope(body)
     except orjson.JSONDecodeError as exc:
         # The parser's reason (bad UTF-8, depth, a number out of range, where
         # it stopped) is the context that tells a cut body from a broken one.
-        raise DecodeError(
-            f"HTTP {status} response from {where} is not valid JSON ({exc}; {len(body)} bytes)",
-            status=status,
-            body_start=body_excerpt(body),
-            kind="not_json",
-        ) from None
+        raise bad("not_json", f"is not valid JSON ({exc}; {len(body)} bytes)") from None
     except DuplicateKeyError as exc:
-        raise DecodeError(
-            f"HTTP {status} response from {where} is ambiguous: {exc}",
-            status=status,
-            body_start=body_excerpt(body),
-            kind="duplicate_key",
-        ) from None
+        raise bad("duplicate_key", f"is ambiguous: {exc}") from None
     except ValueError as exc:  # valid JSON that cannot be checked (nested too deeply)
-        raise DecodeError(
-            f"HTTP {status} response from {where} is not the documented envelope: {exc}",
-            status=status,
-            body_start=body_excerpt(body),
-            kind="not_envelope",
-        ) from None
+        raise bad("not_envelope", f"is not the documented envelope: {exc}") from None
     if not isinstance(doc, dict) or "data" not in doc:
-        raise DecodeError(
-            f"HTTP {status} response from {url or 'the API'} is not the documented "
-            "envelope: expected a JSON object with 'data'",
-            status=status,
-            body_start=body_excerpt(body),
-            kind="not_envelope",
+        raise bad(
+            "not_envelope", "is not the documented envelope: expected a JSON object with 'data'"
         )
     try:
         meta = structure_meta(doc.get("meta"))
     except (TypeError, ValueError, KeyError) as exc:
-        raise DecodeError(
-            f"HTTP {status} response from {url or 'the API'} has a malformed 'meta': {exc}",
-            status=status,
-            body_start=body_excerpt(body),
-            kind="bad_meta",
-        ) from exc
+        raise bad("bad_meta", f"has a malformed 'meta': {exc}") from exc
     return Response(status=status, headers=headers, data=doc["data"], meta=meta, url=url)
 
 
