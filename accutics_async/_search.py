@@ -307,7 +307,10 @@ class F:
 
     Each method is one operator of API_BASICS.md and returns a :class:`Filter`;
     it raises :class:`SearchSyntaxError` for a bad value (see the module
-    docstring). Methods taking ``*values`` match any of them (OR).
+    docstring). Every method takes ``*values`` so that a wrong count is a
+    ``SearchSyntaxError`` too, never a ``TypeError``: ``gt``/``gte``/``lt``/
+    ``lte`` take exactly one, ``exists``/``missing`` none, the others one or
+    more, matching any of them (OR).
     """
 
     dimension: str = attrs.field(converter=_check_name)
@@ -326,21 +329,21 @@ class F:
         """Equal to none of ``values``."""
         return self._make("neq", values)
 
-    def gt(self, value: Value) -> Filter:
-        """Greater than ``value``."""
-        return self._make("gt", (value,))
+    def gt(self, *values: Value) -> Filter:
+        """Greater than the one value given (exactly one)."""
+        return self._make("gt", values)
 
-    def gte(self, value: Value) -> Filter:
-        """Greater than or equal to ``value``."""
-        return self._make("gte", (value,))
+    def gte(self, *values: Value) -> Filter:
+        """Greater than or equal to the one value given (exactly one)."""
+        return self._make("gte", values)
 
-    def lt(self, value: Value) -> Filter:
-        """Less than ``value``."""
-        return self._make("lt", (value,))
+    def lt(self, *values: Value) -> Filter:
+        """Less than the one value given (exactly one)."""
+        return self._make("lt", values)
 
-    def lte(self, value: Value) -> Filter:
-        """Less than or equal to ``value``."""
-        return self._make("lte", (value,))
+    def lte(self, *values: Value) -> Filter:
+        """Less than or equal to the one value given (exactly one)."""
+        return self._make("lte", values)
 
     def contains(self, *values: Value) -> Filter:
         """Contains any of ``values`` as a substring."""
@@ -354,13 +357,13 @@ class F:
         """Ends with any of ``values``."""
         return self._make("endswith", values)
 
-    def exists(self) -> Filter:
-        """Has a non-null, populated value."""
-        return self._make("exists", ())
+    def exists(self, *values: Value) -> Filter:
+        """Has a non-null, populated value (takes no value: :class:`SearchSyntaxError`)."""
+        return self._make("exists", values)
 
-    def missing(self) -> Filter:
-        """Is null, empty or absent."""
-        return self._make("missing", ())
+    def missing(self, *values: Value) -> Filter:
+        """Is null, empty or absent (takes no value: :class:`SearchSyntaxError`)."""
+        return self._make("missing", values)
 
     def hasany(self, *values: Value) -> Filter:
         """Has at least one of ``values`` (multi- or single-select)."""

@@ -177,6 +177,26 @@ def test_unsupported_values_are_syntax_errors(value: Any) -> None:
     assert isinstance(info.value, AccuticsError)
 
 
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: F("d").gt(1, 2), "exactly one value"),
+        (lambda: F("d").gte(), "needs a value"),
+        (lambda: F("d").lt(1, 2, 3), "exactly one value"),
+        (lambda: F("d").lte(), "needs a value"),
+        (lambda: F("d").exists("x"), "value"),
+        (lambda: F("d").missing("x"), "value"),
+        (lambda: F("d").eq(), "value"),
+        (lambda: F("d").hasall(), "value"),
+    ],
+)
+def test_a_wrong_number_of_values_is_a_syntax_error_not_a_type_error(
+    make: Any, message: str
+) -> None:
+    with pytest.raises(SearchSyntaxError, match=message):
+        make()
+
+
 def test_filter_constructor_normalises_and_validates() -> None:
     assert Filter("d", ">=", [1]) == Filter("d", "gte", ("1",))
     assert Filter("d", "Has_Any", ("a", "b")).operator == "hasany"
