@@ -287,6 +287,30 @@ def _make_fast_hook(cl: Any, converter: Any) -> Callable[[Any, Any], Any]:
     return hook
 
 
+def _zulu(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    text = value.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _unstructure_record(record: Record) -> dict[str, Any]:
+    # Back to the API's flat shape (timestamps in Zulu, as the API writes
+    # them), so exporting Record items writes what exporting dicts writes.
+    flat: dict[str, Any] = {
+        "id": record.id,
+        "created_at": _zulu(record.created_at),
+        "updated_at": _zulu(record.updated_at),
+        "author": record.author,
+        "updater": record.updater,
+        "submission": record.submission,
+        "match_status": record.match_status,
+    }
+    flat.update(record.inputs)
+    flat.update(record.outputs)
+    return flat
+
+
 def build_converter() -> OrjsonConverter:
     """Build the library's converter.
 
@@ -298,7 +322,8 @@ def build_converter() -> OrjsonConverter:
     - ``datetime``: ISO 8601, ``Z`` suffix accepted on Python 3.10 too.
     - ``date`` and ``UUID``: from their ISO/hex string forms.
     - ``CursorPagination``: ``next_cursor`` may be a string or an integer.
-    - ``Record``: ``input_*``/``output_*`` keys gathered into two mappings.
+    - ``Record``: ``input_*``/``output_*`` keys gathered into two mappings;
+      unstructured back into the API's flat shape.
     - other attrs classes: a generated hook that tests str/int/float/bool
       values inline and parses timestamps directly (``_make_fast_hook``),
       where the class allows it; cattrs' generated hook otherwise.
@@ -328,6 +353,7 @@ def build_converter() -> OrjsonConverter:
         ),
     )
     converter.register_structure_hook(Record, _structure_record)
+    converter.register_unstructure_hook(Record, _unstructure_record)
     return converter
 
 

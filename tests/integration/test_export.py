@@ -365,6 +365,10 @@ async def test_model_pagers_export_what_the_api_sent(
     result = await export_pager(client.paginate("/records", model=Record), out)
     assert result.records == N
     assert ids_of(out) == [r["id"] for r in server.all_records()]
+    # The same records as the API sent them: flat input_*/output_* fields,
+    # Zulu timestamps, nothing added or dropped.
+    written = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert written == server.all_records()
 
 
 async def test_a_checkpoint_without_its_partial_file_is_refused(
