@@ -14,21 +14,9 @@ from typing import Any, Generic, TypeVar
 
 from ._paging import PageRequest
 
-__all__ = ["FanOut", "LoopTurn"]
+__all__ = ["FanOut"]
 
 R = TypeVar("R")
-
-
-class LoopTurn:
-    """A callback that records that the event loop ran it (see ``AsyncPager._walk``)."""
-
-    __slots__ = ("happened",)
-
-    def __init__(self) -> None:
-        self.happened = False
-
-    def __call__(self) -> None:
-        self.happened = True
 
 
 class FanOut(Generic[R]):

@@ -26,7 +26,7 @@ from weakref import WeakSet
 import attrs
 
 from ._converter import CONVERTER
-from ._fanout import FanOut, LoopTurn
+from ._fanout import FanOut
 from ._models import Page, PageNumberPagination
 from ._paging import (
     NO_DUPLICATES,
@@ -118,12 +118,13 @@ class AsyncPager(Generic[T]):
         sort_text = format_sort(sort)
         extra = encode_params(params)
         base = build_url(client.base_url, path)
-        query = [
-            *extra,
-            *(("search", search_text) for _ in range(search_text is not None)),
-            *(("sort", sort_text) for _ in range(sort_text is not None)),
-            *(("page_size", str(page_size)) for _ in range(page_size is not None)),
-        ]
+        query = list(extra)
+        if search_text is not None:
+            query.append(("search", search_text))
+        if sort_text is not None:
+            query.append(("sort", sort_text))
+        if page_size is not None:
+            query.append(("page_size", str(page_size)))
         url = f"{base}?{urlencode(query, quote_via=quote)}" if query else base
         self._fingerprint = fingerprint(
             base, search=search_text, sort=sort_text, page_size=page_size, params=extra
@@ -318,14 +319,11 @@ class AsyncPager(Generic[T]):
         Either stays within ``concurrency + 1`` pages, and nothing is
         started once the pages handed out hold every item wanted.
 
-        The read-ahead request needs an event-loop turn to go out. A consumer
-        that awaits something while it holds a page gives it one; for one
-        that does not (``turn`` tells which), the walk takes one turn itself
-        right after starting the request, so the server works on the next
-        page while this one is read either way.
+        The read-ahead request needs an event-loop turn to go out, and a
+        consumer that never awaits gives it none; so the walk takes one turn
+        itself right after starting it, and the server works on the next
+        page while this one is read.
         """
-        loop = asyncio.get_running_loop()
-        consumer_awaits = False
         request, skip = start.request, start.skip
         seen: set[int] = set()
         recent: deque[set[Any]] = deque(maxlen=_RECENT_PAGES)
@@ -367,15 +365,9 @@ class AsyncPager(Generic[T]):
                 wanted = item_budget is None or supplied < item_budget
                 if fan_out is None and wanted:
                     ahead = self._read_ahead(fetched, number, seen)
-                    if ahead is not None and not consumer_awaits:
-                        # A consumer that never awaits gives the loop no turn
-                        # in which the read-ahead could send its request; one
-                        # turn here puts it on the wire before the page is read.
-                        await asyncio.sleep(0)
-                turn = LoopTurn()
-                loop.call_soon(turn)
+                    if ahead is not None:
+                        await asyncio.sleep(0)  # puts its request on the wire
                 yield fetched, skip, dups
-                consumer_awaits = turn.happened
                 recent.append(ids_here)
                 skip = 0
                 if fetched.next_error is not None:
