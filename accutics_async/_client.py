@@ -8,7 +8,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -55,19 +55,16 @@ def _check_number(name: str, value: float, minimum: float) -> None:
         raise ConfigurationError(f"{name} must be a number >= {minimum}, got {value!r}")
 
 
-def _scrub(exc: BaseException, token: str) -> None:
-    """Replace ``token`` in ``exc``'s message and text attributes, in place.
+def _scrub(exc: BaseException, redact: Callable[[str], str]) -> None:
+    """Apply ``redact`` to ``exc``'s message and text attributes, in place.
 
-    Only a server can put it there (echoed in a status line, a redirect or a
-    link); the library itself never does. Bodies are redacted before decoding.
+    Only a server can put the token there (echoed in a status line, a
+    redirect or a link); the library itself never does.
     """
-    if any(isinstance(a, str) and token in a for a in exc.args):
-        exc.args = tuple(
-            a.replace(token, _REDACTED.decode()) if isinstance(a, str) else a for a in exc.args
-        )
-    for name, value in vars(exc).items():
-        if isinstance(value, str) and token in value:
-            setattr(exc, name, value.replace(token, _REDACTED.decode()))
+    exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
+    for name, value in list(vars(exc).items()):
+        if isinstance(value, str):
+            setattr(exc, name, redact(value))
 
 
 class AccuticsClient:
@@ -121,7 +118,10 @@ class AccuticsClient:
         if user_agent is not None and _UNSAFE_HEADER.search(user_agent):
             raise ConfigurationError("user_agent contains CR, LF or NUL")
         self._token = token
-        self._token_bytes = self._token.encode()
+        # What is redacted wherever server text could carry it; None for a
+        # short stub token (see _MIN_REDACTABLE).
+        self._secret = token if len(token) >= _MIN_REDACTABLE else None
+        self._secret_bytes = token.encode() if self._secret else None
         self._retry = retry
         self._max_redirects = int(max_redirects)
         self._gate = RateLimitGate()
@@ -269,10 +269,10 @@ class AccuticsClient:
             raw, final_url = await self._send_following_redirects(method, url, query, headers, body)
             outcome = str(raw.status)
             payload = raw.body
-            if len(self._token_bytes) >= _MIN_REDACTABLE and self._token_bytes in payload:
+            if self._secret_bytes is not None and self._secret_bytes in payload:
                 # A server that echoes the token back must not plant it in an
                 # exception message, a log line or an exported file.
-                payload = payload.replace(self._token_bytes, _REDACTED)
+                payload = payload.replace(self._secret_bytes, _REDACTED)
             return decode_response(raw.status, raw.headers, payload, url=final_url)
         except Exception as exc:
             if outcome == "error":
@@ -318,14 +318,14 @@ class AccuticsClient:
     def _redact_text(self, text: str) -> str:
         # A URL is the server's text too (a next link or redirect could embed
         # the token), and it goes into log records.
-        if len(self._token) >= _MIN_REDACTABLE and self._token in text:
-            return text.replace(self._token, _REDACTED.decode())
+        if self._secret is not None and self._secret in text:
+            return text.replace(self._secret, _REDACTED.decode())
         return text
 
     def _redact_exception(self, exc: BaseException) -> None:
         """Remove the token from ``exc`` in place (see ``_scrub``)."""
-        if len(self._token) >= _MIN_REDACTABLE:
-            _scrub(exc, self._token)
+        if self._secret is not None:
+            _scrub(exc, self._redact_text)
 
     def _count_retry(self, exc: BaseException, sleep: float, attempt: int) -> None:
         reason = (
