@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 import aiohttp
 
@@ -47,6 +47,24 @@ def _translate(exc: BaseException, method: str, url: str) -> TransportError | No
             detail = str(exc) or type(exc).__name__
             return TransportError(f"{method} {url}: {what} ({detail})")
     return None
+
+
+def _raise_unchained(error: TransportError) -> NoReturn:
+    """Raise ``error`` with no ``__cause__`` and no ``__context__``.
+
+    Raising outside an ``except`` block is not enough to drop the context: on
+    Python 3.10 asyncio resumes a task from inside its own ``except`` block
+    (``Task.__wakeup``), so the aiohttp exception set on the future the task
+    awaited (an ``HttpProcessingError`` whose message can hold a header the
+    server echoed, the token included) became the implicit context of ours.
+    The chain is cleared here explicitly, on every version.
+    """
+    try:
+        raise error
+    except TransportError:
+        error.__context__ = None
+        error.__cause__ = None
+        raise  # a bare re-raise sets no new context
 
 
 class Transport:
@@ -120,7 +138,7 @@ class Transport:
         # shows (error trackers and debuggers print it). So that exception is
         # neither the cause nor the context: raised here, outside the except
         # block. Its text (status, message, URL) is in our message.
-        raise translated
+        _raise_unchained(translated)
 
     async def _read(self, resp: aiohttp.ClientResponse, url: str) -> bytes:
         declared = resp.content_length
