@@ -81,12 +81,39 @@ def _pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _STRICT = json.JSONDecoder(object_pairs_hook=_pairs_hook)
 
 
-def _stdlib(text: bytes | memoryview) -> Any:
-    """Parse with the stdlib (objects with repeats marked); ValueError if it cannot."""
+# How deep the text handed to the stdlib parser may nest. Explicit, because
+# where that parser gives up depends on the interpreter (Python 3.11 stops
+# near its recursion limit, about 1000 less the caller's stack; 3.12+ use a
+# C stack limit and go far deeper), and the verdict must not. The API's
+# envelope is a few levels deep.
+MAX_CHECKED_DEPTH = 512
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value (a scalar is 0, ``[]`` is 1), iteratively."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        deepest = max(deepest, depth)
+        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
+    return deepest if isinstance(value, (dict, list)) else 0
+
+
+def _stdlib(text: bytes | memoryview, parsed: Any) -> Any:
+    """Parse with the stdlib (objects with repeats marked); ValueError if it cannot.
+
+    ``parsed`` is orjson's reading of the same text, used for the depth check.
+    """
+    if _depth(parsed) > MAX_CHECKED_DEPTH:
+        raise ValueError(
+            f"nested more than {MAX_CHECKED_DEPTH} levels: too deep to check for duplicate keys"
+        )
     try:
         return _STRICT.decode(bytes(text).decode("utf-8"))
     except RecursionError:
-        # orjson allows 1024 levels, the stdlib parser about 1000.
+        # Only with a caller stack already near the recursion limit.
         raise ValueError("nested too deeply to check for duplicate keys") from None
 
 
@@ -112,7 +139,7 @@ def loads_checked(body: bytes, *, outside: str = "data") -> Any:
     """
     doc = orjson.loads(body)
     if isinstance(doc, dict):
-        strict = _stdlib(body)
+        strict = _stdlib(body, doc)
         if isinstance(strict, _Repeated):
             raise DuplicateKeyError(strict.repeated, "the envelope's top level")
         for key, value in strict.items():
@@ -175,7 +202,7 @@ def load_envelope(body: bytes) -> Any:
             )
             if isinstance(meta, (dict, list)):
                 meta_span = second_span if first == "data" else first_span
-                _refuse_repeats(_stdlib(view[meta_span]), "meta")
+                _refuse_repeats(_stdlib(view[meta_span], meta), "meta")
             # The key order of the body, as orjson would have kept it.
             return {"data": data, "meta": meta} if first == "data" else {"meta": meta, "data": data}
     return loads_checked(body)

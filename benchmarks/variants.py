@@ -10,8 +10,10 @@ typed errors; they are the floor the library stands on.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -135,6 +137,12 @@ def cattrs_loop(model: type[Any]) -> Walk:
     from cattrs.preconf.orjson import make_converter
 
     converter = make_converter()
+    if sys.version_info < (3, 11):
+        # The preconf hook is datetime.fromisoformat, which takes the API's
+        # "Z" only from 3.11 on: what a user on 3.10 has to add.
+        converter.register_structure_hook(
+            datetime, lambda v, _: datetime.fromisoformat(v[:-1] + "+00:00" if v[-1:] == "Z" else v)
+        )
 
     async def walk(target: Target) -> tuple[int, int]:
         items = pages = 0

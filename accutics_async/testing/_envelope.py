@@ -50,6 +50,10 @@ class ApiProblem(Exception):
 
 def error_code_for(status: int) -> str:
     """Return a snake_case code for an HTTP status, e.g. ``too_many_requests`` for 429."""
+    # RFC 9110 renamed 413, and Python 3.13's HTTPStatus with it; the code the
+    # fake server sends must not change with the interpreter.
+    if status == 413:
+        return "request_entity_too_large"
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:

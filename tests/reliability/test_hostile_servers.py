@@ -119,7 +119,18 @@ def hostile_app(sent: dict[str, int]) -> web.Application:
 
     @routes.get("/big")
     async def big(request: web.Request) -> web.StreamResponse:
-        return web.Response(body=b"x" * (5 * MB), content_type="application/json")
+        # Streamed with a declared length, so the server side holds 64 KiB at a
+        # time: tracemalloc counts the whole process, and a 5 MB body (plus
+        # the copy 3.10's asyncio makes of it) would be measured as ours.
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        resp.content_length = 5 * MB
+        await resp.prepare(request)
+        try:
+            for _ in range(5 * 16):
+                await resp.write(b"x" * (64 * 1024))
+        except (ConnectionError, RuntimeError):
+            pass
+        return resp
 
     @routes.get("/declared-10gb")
     async def declared(request: web.Request) -> web.StreamResponse:
@@ -393,39 +404,6 @@ async def test_a_broken_http_answer_is_a_transport_error_without_the_token(
                 await client.get("/x")
         capture.add_exception(info.value)
         assert isinstance(info.value, (TransportError, DecodeError))
-    finally:
-        server.close()
-        await server.wait_closed()
-    capture.assert_clean(HOSTILE_TOKEN)
-
-
-async def test_a_broken_http_answer_carries_no_exception_the_caller_was_handling() -> None:
-    """What Python 3.10's asyncio does on every version: the call runs inside an except block.
-
-    3.10 resumes a task inside ``Task.__wakeup``'s except block, so the aiohttp
-    error holding the server's echo of the token was the context of ours.
-    Handling such an error here reproduces that on any Python.
-    """
-    from aiohttp.http_exceptions import HttpProcessingError
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"garbage\r\n\r\n")
-        await writer.drain()
-        writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0)
-    capture = Capture()
-    try:
-        port = server.sockets[0].getsockname()[1]
-        async with _client(f"http://127.0.0.1:{port}") as client:
-            try:
-                raise HttpProcessingError(message=f"echo: Bearer {HOSTILE_TOKEN}")
-            except HttpProcessingError:
-                with pytest.raises(TransportError) as info:
-                    await client.get("/x")
-        capture.add_exception(info.value)
-        assert info.value.__context__ is None
     finally:
         server.close()
         await server.wait_closed()

@@ -868,3 +868,25 @@ def test_body_excerpt_is_one_line_and_lenient() -> None:
     assert body_excerpt(b"\xff\xfeabc") == "\ufffd\ufffdabc"
     assert body_excerpt(b"x" * 300) == "x" * 200 + "..."
     assert body_excerpt(b"") == ""
+
+
+def test_the_nesting_limit_is_ours_not_the_interpreters() -> None:
+    """Python 3.12+ parse far deeper than 3.11; raising the limit on 3.11 shows the same."""
+    import sys
+
+    from accutics_async._strict_json import MAX_CHECKED_DEPTH, load_envelope
+
+    def body(depth: int) -> bytes:  # meta's depth, counting meta itself
+        inner = b"[" * (depth - 1) + b"]" * (depth - 1)
+        return b'{"data":[],"meta":{"x":' + inner + b"}}"
+
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(20_000)
+    try:
+        assert load_envelope(body(MAX_CHECKED_DEPTH))["data"] == []
+        with pytest.raises(ValueError, match="nested more than"):
+            load_envelope(body(MAX_CHECKED_DEPTH + 1))
+        with pytest.raises(ValueError, match="nested more than"):
+            load_envelope(body(1010))
+    finally:
+        sys.setrecursionlimit(old)
