@@ -40,6 +40,31 @@ _CRLF = b"\r\n"  # RFC 4180 line break
 # One field as our CSV writer produced it: quoted (quotes doubled inside) or bare.
 _RAW_FIELD = re.compile(rb'"[^"]*(?:""[^"]*)*"|[^,"\r\n]*')
 
+_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+
+
+def _csv_text(rows: Sequence[Sequence[str]]) -> str:
+    """``rows`` as ``csv.writer(lineterminator="\r\n")`` writes them.
+
+    Python 3.10's csv module cannot write a NUL at all ("need to escape, but
+    no escapechar set"); 3.11+ write it as is. Only then is the same text
+    built here, so the file does not depend on the interpreter.
+    """
+    buffer = io.StringIO()
+    try:
+        csv.writer(buffer, lineterminator="\r\n").writerows(rows)
+        return buffer.getvalue()
+    except csv.Error:
+        pass
+    lines = []
+    for row in rows:
+        if len(row) == 1 and not row[0]:
+            lines.append('""\r\n')  # as csv.writer: a lone empty field is not a blank line
+            continue
+        fields = ('"' + f.replace('"', '""') + '"' if _NEEDS_QUOTES.search(f) else f for f in row)
+        lines.append(",".join(fields) + "\r\n")
+    return "".join(lines)
+
 
 def _plain(item: Any) -> Any:
     # Pagers built with model= hand out attrs instances; write what the API sent.
@@ -108,14 +133,13 @@ class CsvEncoder:
                 if key not in self._known:
                     self._known.add(key)
                     self.columns.append(key)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
+        lines: list[list[str]] = []
         if rows and self.header is None:
             self.header = list(self.columns)
-            writer.writerow(self.header)
+            lines.append(self.header)
         columns = self.columns
-        writer.writerows([_cell(row.get(name)) for name in columns] for row in rows)
-        return buffer.getvalue().encode("utf-8")
+        lines.extend([_cell(row.get(name)) for name in columns] for row in rows)
+        return _csv_text(lines).encode("utf-8")
 
     def state(self) -> dict[str, Any]:
         return {"columns": list(self.columns), "header": self.header}
@@ -126,9 +150,7 @@ class CsvEncoder:
 
 
 def header_line(columns: Sequence[str]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(columns)
-    return buffer.getvalue().encode("utf-8")
+    return _csv_text([list(columns)]).encode("utf-8")
 
 
 def _csv_records(stream: IO[bytes]) -> Iterator[bytes]:
@@ -167,9 +189,16 @@ def _split_record(record: bytes) -> list[bytes]:
         pos += 1
 
 
+def _unquote(field: bytes) -> bytes:
+    return field[1:-1].replace(b'""', b'"') if field.startswith(b'"') else field
+
+
 def _read_header(stream: IO[bytes]) -> list[str]:
     for record in _csv_records(stream):
-        return next(csv.reader(io.StringIO(record.decode("utf-8"), newline="")))
+        # Not csv.reader: on Python 3.10 it refuses a NUL ("line contains NUL").
+        if record == _CRLF:  # a header with no columns, as csv.reader reads it
+            return []
+        return [_unquote(field).decode("utf-8") for field in _split_record(record)]
     return []
 
 
