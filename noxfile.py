@@ -7,8 +7,13 @@ import nox
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
 
+# Every CPython the package claims (pyproject classifiers, requires-python).
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+# The lint session installs the same ruff as the test extra pins.
+RUFF = "ruff==0.17.6"
 
-@nox.session
+
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The test suite with warnings as errors (slow soak tests included)."""
     session.install("-e", ".[test]")
@@ -18,7 +23,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff lint and format check."""
-    session.install("ruff")
+    session.install(RUFF)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
