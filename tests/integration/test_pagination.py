@@ -168,8 +168,11 @@ async def test_first_page(client: AccuticsClient, server: FakeAccuticsServer) ->
 
 @settings(
     max_examples=15,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    # The fixtures are the same server and client for every example, on purpose.
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 @given(k=st.integers(min_value=0, max_value=N), concurrency=st.sampled_from([1, 4]))
 async def test_resume_after_any_item_gives_the_exact_remainder(
