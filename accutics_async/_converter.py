@@ -7,7 +7,6 @@ how this library reads the API, and ours must not change theirs.
 from __future__ import annotations
 
 import linecache
-import sys
 import types
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
@@ -19,14 +18,12 @@ import attrs
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.preconf.orjson import OrjsonConverter, make_converter
 
+from . import _isotime
 from ._models import CursorPagination, Meta, PageNumberPagination, Record
 
 __all__ = ["CONVERTER", "build_converter", "structure", "structure_meta"]
 
 T = TypeVar("T")
-
-# datetime.fromisoformat learned the "Z" suffix in Python 3.11.
-_FROMISO_TAKES_Z = sys.version_info >= (3, 11)
 
 # Keys that tell a cursor pagination object from a page-number one
 # (API_BASICS.md lists the properties of each).
@@ -69,15 +66,12 @@ def _structure_bool(value: Any, _: Any) -> bool:
 
 
 def parse_datetime(value: Any, _: Any = None) -> datetime:
-    """Parse an ISO 8601 timestamp; a trailing ``Z`` is UTC on every Python."""
-    text = _structure_str(value, None)
-    if not _FROMISO_TAKES_Z and text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    return datetime.fromisoformat(text)
+    """Parse an ISO 8601 timestamp (see ``_isotime``); ``Z`` is UTC on every Python."""
+    return _isotime.parse_datetime(_structure_str(value, None))
 
 
 def _structure_date(value: Any, _: Any) -> date:
-    return date.fromisoformat(_structure_str(value, None))
+    return _isotime.parse_date(_structure_str(value, None))
 
 
 def _structure_uuid(value: Any, _: Any) -> UUID:
@@ -97,8 +91,6 @@ def _structure_cursor(value: Any, _: Any) -> str | None:
 def _optional_datetime(value: Any) -> datetime | None:
     if value is None:
         return None
-    if _FROMISO_TAKES_Z and type(value) is str:
-        return datetime.fromisoformat(value)  # the common case, without a call in between
     return parse_datetime(value)
 
 
@@ -248,16 +240,12 @@ def _field_step(index: int, tp: Any, converter: Any, ns: dict[str, Any], v: str)
     if target in _INLINE_TESTS and hook is _INLINE_TESTS[target]:
         ns[f"k{index}"] = target
         conditions.append(f"{v}.__class__ is not k{index}")
-        action = f"{v} = {call}"
-    elif target is datetime and hook is parse_datetime and _FROMISO_TAKES_Z:
-        action = f"{v} = fromiso({v}) if {v}.__class__ is str else {call}"
-    else:
-        action = f"{v} = {call}"
+    action = f"{v} = {call}"
     return f"if {' and '.join(conditions)}: {action}" if conditions else action
 
 
 def _make_fast_hook(cl: Any, converter: Any) -> Callable[[Any, Any], Any]:
-    ns: dict[str, Any] = {"cl": cl, "fromiso": datetime.fromisoformat}
+    ns: dict[str, Any] = {"cl": cl}
     # Fields with a default first, then the required ones, as cattrs orders
     # them: with several bad fields the same error comes out first.
     with_default = ["  res = {}"]

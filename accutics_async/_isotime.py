@@ -1,0 +1,88 @@
+"""ISO 8601 timestamps and dates, read the same way on every supported Python.
+
+``datetime.fromisoformat`` grew from Python 3.10 to 3.11: 3.11 reads ``Z``,
+week dates, basic (no separator) forms and any number of fraction digits, 3.10
+none of them. Decoding a record must not depend on the interpreter, so the
+accepted language is fixed here: the extended form the API writes
+(``2024-03-05T10:11:12Z``), with an optional fraction (1 to 9 digits, cut to
+microseconds) and an optional ``Z`` or ``+HH:MM`` offset. The API's own shape
+takes a fast path through the C parser.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from datetime import date, datetime, timedelta, timezone
+
+__all__ = ["parse_date", "parse_datetime"]
+
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt ](\d\d):(\d\d)(?::(\d\d)(?:[.,](\d{1,9}))?)?"
+    r"(?:([Zz])|([+-])(\d\d):?(\d\d))?",
+    re.ASCII,
+)
+_DATE = re.compile(r"(\d{4})-(\d\d)-(\d\d)", re.ASCII)
+_MIDNIGHT_UTC = re.compile(
+    r"(\d{4}-\d\d-\d\d)T00:00(?::00(?:\.0{1,9})?)?(?:Z|[+-]00:?00)", re.ASCII
+)
+
+_FROMISO_TAKES_Z = sys.version_info >= (3, 11)
+
+
+def _is_api_shape(text: str) -> bool:
+    # "YYYY-MM-DDTHH:MM:SSZ" with its separators where they belong: for this
+    # shape every Python's fromisoformat agrees with _TIMESTAMP.
+    return (
+        len(text) == 20
+        and text[19] == "Z"
+        and text[10] == "T"
+        and text[4] == "-"
+        and text[7] == "-"
+        and text[13] == ":"
+        and text[16] == ":"
+        and text[:4].isdigit()  # a sign or a space would be read as a year by 3.11
+    )
+
+
+def parse_datetime(text: str) -> datetime:
+    """Read an ISO 8601 timestamp; ``ValueError`` if it is not one.
+
+    Naive without an offset, UTC for ``Z``; sub-microsecond digits are dropped.
+    """
+    if _is_api_shape(text):
+        return datetime.fromisoformat(text if _FROMISO_TAKES_Z else text[:-1] + "+00:00")
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        raise ValueError(f"not an ISO 8601 timestamp: {text[:40]!r}")
+    year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+    tz: timezone | None = None
+    if zulu:
+        tz = timezone.utc
+    elif sign:
+        offset = timedelta(hours=int(off_h), minutes=int(off_m))
+        if offset >= timedelta(hours=24):
+            raise ValueError(f"UTC offset out of range in {text[:40]!r}")
+        tz = timezone(-offset if sign == "-" else offset)
+    return datetime(
+        int(year),
+        int(month),
+        int(day),
+        int(hour),
+        int(minute),
+        int(second or 0),
+        int(fraction[:6].ljust(6, "0")) if fraction else 0,
+        tz,
+    )
+
+
+def parse_date(text: str) -> date:
+    """Read ``YYYY-MM-DD``, or a UTC midnight timestamp (how the API sends dates).
+
+    Any other time of day is refused: turning it into a date would lose it.
+    """
+    midnight = _MIDNIGHT_UTC.fullmatch(text)
+    match = _DATE.fullmatch(midnight.group(1) if midnight else text)
+    if match is None:
+        raise ValueError(f"not an ISO 8601 date: {text[:40]!r}")
+    return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
