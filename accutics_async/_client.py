@@ -8,7 +8,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -25,6 +25,7 @@ from ._protocol import (
     resolve_link,
     validate_base_url,
 )
+from ._redact import Redactor, SecretHeaders
 from ._retry import RateLimitGate, RetryPolicy, call_with_retries
 from ._search import Filter, Search
 from ._transport import RawResponse, Transport
@@ -44,27 +45,11 @@ _DEFAULT_RETRY = RetryPolicy()
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
 _METHOD = re.compile(r"[A-Za-z]+")
-_REDACTED = b"[redacted]"
-# Shorter "tokens" (test stubs) are not real secrets, and replacing a few
-# common characters would corrupt the body.
-_MIN_REDACTABLE = 8
 
 
 def _check_number(name: str, value: float, minimum: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
         raise ConfigurationError(f"{name} must be a number >= {minimum}, got {value!r}")
-
-
-def _scrub(exc: BaseException, redact: Callable[[str], str]) -> None:
-    """Apply ``redact`` to ``exc``'s message and text attributes, in place.
-
-    Only a server can put the token there (echoed in a status line, a
-    redirect or a link); the library itself never does.
-    """
-    exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
-    for name, value in list(vars(exc).items()):
-        if isinstance(value, str):
-            setattr(exc, name, redact(value))
 
 
 class AccuticsClient:
@@ -118,18 +103,19 @@ class AccuticsClient:
         if user_agent is not None and _UNSAFE_HEADER.search(user_agent):
             raise ConfigurationError("user_agent contains CR, LF or NUL")
         self._token = token
-        # What is redacted wherever server text could carry it; None for a
-        # short stub token (see _MIN_REDACTABLE).
-        self._secret = token if len(token) >= _MIN_REDACTABLE else None
-        self._secret_bytes = token.encode() if self._secret else None
+        # Everything the server sends passes through it: only a server can
+        # put the token (in any spelling) into text the library hands on.
+        self._redactor = Redactor(token)
         self._retry = retry
         self._max_redirects = int(max_redirects)
         self._gate = RateLimitGate()
-        self._headers = {
-            "Authorization": f"Bearer {self._token}",
-            "Accept": "application/json",
-            "User-Agent": user_agent or self.default_user_agent(),
-        }
+        self._headers = SecretHeaders(
+            {
+                "Authorization": f"Bearer {self._token}",
+                "Accept": "application/json",
+                "User-Agent": user_agent or self.default_user_agent(),
+            }
+        )
         self._transport = Transport(
             session=session,
             timeout=float(timeout),
@@ -221,7 +207,7 @@ class AccuticsClient:
             nonlocal attempt_number
             attempt_number += 1
             return await self._attempt(
-                method, url, query, {**self._headers, **extra}, body, attempt_number
+                method, url, query, self._headers.with_extra(extra), body, attempt_number
             )
 
         return await call_with_retries(
@@ -268,12 +254,7 @@ class AccuticsClient:
         try:
             raw, final_url = await self._send_following_redirects(method, url, query, headers, body)
             outcome = str(raw.status)
-            payload = raw.body
-            if self._secret_bytes is not None and self._secret_bytes in payload:
-                # A server that echoes the token back must not plant it in an
-                # exception message, a log line or an exported file.
-                payload = payload.replace(self._secret_bytes, _REDACTED)
-            return decode_response(raw.status, raw.headers, payload, url=final_url)
+            return decode_response(raw.status, raw.headers, raw.body, url=final_url)
         except Exception as exc:
             if outcome == "error":
                 outcome = type(exc).__name__
@@ -298,11 +279,13 @@ class AccuticsClient:
         headers: Mapping[str, str],
         body: bytes | None,
     ) -> tuple[RawResponse, str]:
-        """The first non-redirect answer and the URL it came from."""
+        """The first non-redirect answer (redacted) and the URL it came from."""
         # aiohttp's own redirect handling is off: it would carry the
         # Authorization header to whatever host a Location names.
         for _ in range(self._max_redirects + 1):
-            raw = await self._transport.send(method, url, params=query, headers=headers, body=body)
+            raw = self._redact_raw(
+                await self._transport.send(method, url, params=query, headers=headers, body=body)
+            )
             location = raw.headers.get("Location")
             if raw.status not in _REDIRECTS or not location:
                 return raw, url
@@ -315,17 +298,27 @@ class AccuticsClient:
                 method, body = "GET", None
         raise APIError(f"more than {self._max_redirects} redirects", status=raw.status)
 
+    def _redact_raw(self, raw: RawResponse) -> RawResponse:
+        """``raw`` with the token, in any spelling, out of its body and headers.
+
+        Done first thing, so nothing after it (decoding, a redirect's
+        ``Location``, ``Response.url``, records, links, checkpoints, error
+        messages, a traceback's locals) ever holds what a server echoed.
+        """
+        redact = self._redactor
+        body, headers = redact.bytes(raw.body), redact.headers(raw.headers)
+        if body is raw.body and headers is raw.headers:
+            return raw
+        return RawResponse(raw.status, headers, body)
+
     def _redact_text(self, text: str) -> str:
         # A URL is the server's text too (a next link or redirect could embed
         # the token), and it goes into log records.
-        if self._secret is not None and self._secret in text:
-            return text.replace(self._secret, _REDACTED.decode())
-        return text
+        return self._redactor.text(text)
 
     def _redact_exception(self, exc: BaseException) -> None:
-        """Remove the token from ``exc`` in place (see ``_scrub``)."""
-        if self._secret is not None:
-            _scrub(exc, self._redact_text)
+        """Remove the token from ``exc`` and every exception chained to it, in place."""
+        self._redactor.exception(exc)
 
     def _count_retry(self, exc: BaseException, sleep: float, attempt: int) -> None:
         reason = (

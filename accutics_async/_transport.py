@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import aiohttp
 
+from ._redact import drop_frames
 from .errors import DecodeError, TransportError
 
 __all__ = ["RawResponse", "Transport"]
@@ -114,7 +115,9 @@ class Transport:
                 if translated is None:  # pragma: no cover - the table ends in ClientError
                     raise
                 if not hasattr(exc, "request_info"):
-                    raise translated from exc
+                    # Kept as the cause for its type and message; its frames are
+                    # aiohttp's, whose locals hold the request headers.
+                    raise translated from drop_frames(exc)
         # ClientResponseError and its kin hold the request headers, the
         # Authorization header included, in request_info, which their repr
         # shows (error trackers and debuggers print it). So that exception is
