@@ -134,7 +134,9 @@ class AsyncPager(Generic[T]):
         self._start = (
             WalkPosition(start)
             if resume is None
-            else position_from_checkpoint(resume, fp=self._fingerprint, base_url=client.base_url)
+            else position_from_checkpoint(
+                resume, fp=self._fingerprint, base_url=client.base_url, start_url=url
+            )
         )
         # The reading position: the page being handed out and the raw index
         # of its next item. ``None`` until the first page arrives. While
