@@ -24,7 +24,7 @@ such as pytest ``-l`` or rich's ``show_locals``, print reprs), and
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -94,52 +94,71 @@ def _hints(secret: str) -> list[str]:
     return hints
 
 
-class Redactor:
-    """Replaces the token, however spelled, in text, bytes, headers and exceptions."""
+class _Spellings:
+    """Every spelling of one secret: the literal test, the pre-tests, the exact patterns."""
 
-    __slots__ = ("_hint_b", "_hint_s", "_literal_b", "_literal_s", "_pattern_b", "_pattern_s")
+    __slots__ = ("hint_b", "hint_s", "literal_b", "literal_s", "pattern_b", "pattern_s")
 
-    def __init__(self, secret: str | None) -> None:
-        self._literal_s = secret if secret and len(secret) >= MIN_SECRET else None
-        self._literal_b = b""
-        if self._literal_s is None:
-            return
-        pattern, hints = "".join(map(_spellings, self._literal_s)), _hints(self._literal_s)
-        self._literal_b = self._literal_s.encode("utf-8", "surrogatepass")
-        self._pattern_s = re.compile(pattern)
-        self._hint_s = [re.compile(hint) for hint in hints]
+    def __init__(self, secret: str) -> None:
+        pattern, hints = "".join(map(_spellings, secret)), _hints(secret)
+        self.literal_s = secret
+        self.literal_b = secret.encode("utf-8", "surrogatepass")
+        self.pattern_s = re.compile(pattern)
+        self.hint_s = [re.compile(hint) for hint in hints]
         # Every piece of the patterns is ASCII except a literal token character.
-        self._pattern_b = re.compile(pattern.encode("utf-8", "surrogatepass"))
-        self._hint_b = [re.compile(hint.encode("ascii")) for hint in hints]
+        self.pattern_b = re.compile(pattern.encode("utf-8", "surrogatepass"))
+        self.hint_b = [re.compile(hint.encode("ascii")) for hint in hints]
+
+    def text(self, value: str) -> str:
+        if self.literal_s not in value and not any(h.search(value) for h in self.hint_s):
+            return value
+        return self.pattern_s.sub(REDACTED, value)
+
+    def bytes(self, value: bytes) -> bytes:
+        if self.literal_b in value:
+            value = value.replace(self.literal_b, REDACTED.encode())
+        if not any(hint.search(value) for hint in self.hint_b):
+            return value
+        return self.pattern_b.sub(REDACTED.encode(), value)
+
+
+class Redactor:
+    """Replaces the tokens, however spelled, in text, bytes, headers and exceptions.
+
+    ``secrets`` are every token the client has used (a token provider can
+    hand out a new one after a 401); shorter than :data:`MIN_SECRET` ones
+    are ignored.
+    """
+
+    __slots__ = ("_each",)
+
+    def __init__(self, secrets: str | Sequence[str] | None) -> None:
+        if isinstance(secrets, str):
+            secrets = [secrets]
+        self._each = tuple(_Spellings(s) for s in secrets or () if len(s) >= MIN_SECRET)
 
     def __repr__(self) -> str:
         return "Redactor(<redacted>)"
 
     @property
     def active(self) -> bool:
-        return self._literal_s is not None
+        return bool(self._each)
 
     def text(self, value: str) -> str:
-        """``value`` with every spelling of the token replaced by ``[redacted]``."""
-        if self._literal_s is None:
-            return value
-        if self._literal_s not in value and not any(h.search(value) for h in self._hint_s):
-            return value
-        return self._pattern_s.sub(REDACTED, value)
+        """``value`` with every spelling of the tokens replaced by ``[redacted]``."""
+        for one in self._each:
+            value = one.text(value)
+        return value
 
     def bytes(self, value: bytes) -> bytes:
         """As :meth:`text`, for a raw body (UTF-8 JSON)."""
-        if self._literal_s is None:
-            return value
-        if self._literal_b in value:
-            value = value.replace(self._literal_b, REDACTED.encode())
-        if not any(hint.search(value) for hint in self._hint_b):
-            return value
-        return self._pattern_b.sub(REDACTED.encode(), value)
+        for one in self._each:
+            value = one.bytes(value)
+        return value
 
     def headers(self, headers: Mapping[str, str]) -> Mapping[str, str]:
         """``headers`` itself if no value holds the token, else a redacted copy."""
-        if self._literal_s is None or not any(self.text(v) != v for v in headers.values()):
+        if not self._each or not any(self.text(v) != v for v in headers.values()):
             return headers
         return CIMultiDictProxy(CIMultiDict((k, self.text(v)) for k, v in headers.items()))
 
@@ -151,7 +170,7 @@ class Redactor:
         even under ``raise ... from None``) and the members of exception
         groups.
         """
-        if self._literal_s is None:
+        if not self._each:
             return
         pending: list[BaseException | None] = [exc]
         seen: set[int] = set()

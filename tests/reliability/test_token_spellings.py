@@ -270,3 +270,24 @@ async def test_accutics_get_prints_no_spelling_of_the_token(
     capture.add("stdout", out)
     capture.add("stderr", err)
     assert_no_spelling(capture)
+
+
+async def test_a_refreshed_token_is_redacted_in_every_spelling_too() -> None:
+    # A token provider hands out a second token after a 401; the server echoes both.
+    old, new = TOKEN, TOKEN.replace("reliability", "refreshed-one")
+
+    async def echo(request: web.Request) -> web.Response:
+        if request.headers.get("Authorization") != f"Bearer {new}":
+            return web.json_response({"error": {"code": "unauthorized"}}, status=401)
+        record = f'{{"id": "1", "a": "{percent(old)}", "b": "{json_escaped(new)}", "c": "{new}"}}'
+        return web.Response(body=f'{{"data": {record}}}'.encode(), content_type="application/json")
+
+    tokens = iter([old, new])
+    app = web.Application()
+    app.router.add_get("/v1/echo", echo)
+    async with serve_app(app) as base:
+        client = AccuticsClient(lambda: next(tokens), base_url=f"{base}/v1")
+        async with client:
+            resp = await client.get("echo")
+        assert client.stats["token_refreshes"] == 1
+    assert resp.data == {"id": "1", "a": "[redacted]", "b": "[redacted]", "c": "[redacted]"}
