@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import orjson
 
+from ._events import EventHooks
 from ._models import Response
+from ._observe import Observer, retry_cause
 from ._pagination import AsyncPager
 from ._protocol import (
     Params,
@@ -94,6 +96,8 @@ class AccuticsClient:
         user_agent: str | None = None,
         max_response_bytes: int = 64 * 1024 * 1024,
         max_redirects: int = 5,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        event_hooks: EventHooks | None = None,
     ) -> None:
         token = token if token is not None else os.environ.get("ACCUTICS_TOKEN")
         # Stripped before the CR/LF check: a token read from a file usually
@@ -124,7 +128,9 @@ class AccuticsClient:
         self._secret_bytes = token.encode() if self._secret else None
         self._retry = retry
         self._max_redirects = int(max_redirects)
-        self._gate = RateLimitGate()
+        # Observability: hooks, spans and metrics (see _observe.py).
+        self._observer = Observer(event_hooks, redact=self._redact_text, base_url=self._base_url)
+        self._gate = RateLimitGate(on_pause=self._observer.pause)
         self._headers = {
             "Authorization": f"Bearer {self._token}",
             "Accept": "application/json",
@@ -135,6 +141,7 @@ class AccuticsClient:
             timeout=float(timeout),
             max_concurrency=max_concurrency,
             max_response_bytes=int(max_response_bytes),
+            trace_configs=trace_configs,
         )
         #: Counters: ``requests`` (calls), ``attempts`` and ``retries.<reason>``.
         self.stats: Counter[str] = Counter()
@@ -216,22 +223,29 @@ class AccuticsClient:
                 raise InvalidRequestError("the Authorization header is set by the client")
         self.stats["requests"] += 1
         attempt_number = 0
+        call = self._observer.call(method, url, query)
 
         async def attempt() -> Response:
             nonlocal attempt_number
             attempt_number += 1
-            return await self._attempt(
-                method, url, query, {**self._headers, **extra}, body, attempt_number
+            return await call.attempt(
+                attempt_number,
+                self._attempt(method, url, query, {**self._headers, **extra}, body, attempt_number),
             )
 
-        return await call_with_retries(
-            attempt,
-            method=method,
-            policy=self._retry,
-            gate=self._gate,
-            deadline=deadline,
-            on_retry=self._count_retry,
-        )
+        async def on_retry(exc: BaseException, sleep: float, number: int) -> None:
+            self._count_retry(exc, sleep, number)
+            await call.retry(exc, sleep, number)
+
+        with call:
+            return await call_with_retries(
+                attempt,
+                method=method,
+                policy=self._retry,
+                gate=self._gate,
+                deadline=deadline,
+                on_retry=on_retry,
+            )
 
     async def get(self, path: PathLike, *, params: Params | None = None, **kw: Any) -> Response:
         """``request("GET", ...)``."""
@@ -328,11 +342,7 @@ class AccuticsClient:
             _scrub(exc, self._redact_text)
 
     def _count_retry(self, exc: BaseException, sleep: float, attempt: int) -> None:
-        reason = (
-            f"status_{exc.status}"
-            if isinstance(exc, APIError)
-            else getattr(exc, "kind", None) or type(exc).__name__
-        )
+        reason = retry_cause(exc)
         self.stats[f"retries.{reason}"] += 1
         log.info("retrying after %s in %.2fs (attempt %d failed)", reason, sleep, attempt)
 

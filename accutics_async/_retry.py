@@ -120,10 +120,17 @@ class RateLimitGate:
     those N seconds would only earn more 429s.
     """
 
-    __slots__ = ("_clock", "_reopens_at")
+    __slots__ = ("_clock", "_on_pause", "_reopens_at")
 
-    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] | None = None,
+        *,
+        on_pause: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
         self._clock = clock
+        # Told the seconds of each wait before it starts (hooks, telemetry).
+        self._on_pause = on_pause
         self._reopens_at = 0.0
 
     def _now(self) -> float:
@@ -147,10 +154,12 @@ class RateLimitGate:
                     status=429,
                     retry_after=left,
                 )
+            if self._on_pause is not None:
+                await self._on_pause(left)
             await _sleep(left)
 
 
-OnRetry = Callable[[BaseException, float, int], None]
+OnRetry = Callable[[BaseException, float, int], Awaitable[None] | None]
 
 
 async def call_with_retries(
@@ -168,7 +177,7 @@ async def call_with_retries(
     ``Retry-After`` closes the gate for everyone. The final failure is
     re-raised as the library's own typed error, never tenacity's
     ``RetryError``. ``on_retry(exc, sleep_seconds, attempt_number)`` is called
-    before each backoff sleep.
+    (and awaited, if it returns an awaitable) before each backoff sleep.
     """
     cap = policy.max_backoff if policy is not None else _DEFAULT_GATE_CAP
 
@@ -221,10 +230,12 @@ async def call_with_retries(
         # Needs tenacity >= 8.3, which computes upcoming_sleep before stop.
         return _clock() - started + state.upcoming_sleep > limit
 
-    def before_sleep(state: RetryCallState) -> None:
+    async def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         if on_retry is not None and exc is not None:
-            on_retry(exc, state.upcoming_sleep or 0.0, state.attempt_number)
+            result = on_retry(exc, state.upcoming_sleep or 0.0, state.attempt_number)
+            if result is not None:
+                await result
 
     retrying = AsyncRetrying(
         retry=retry_if_exception(lambda exc: policy.should_retry(method, exc)),
