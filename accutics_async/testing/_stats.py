@@ -35,7 +35,8 @@ class ServerStats:
 
     ``requests_by_path`` counts by path without query string, ``faults`` by
     fault kind (``"503"``, ``"reset"``, ``"truncate"``, ``"html"``, and
-    ``"latency"`` for delayed requests). ``log`` keeps the last
+    ``"latency"`` for delayed requests); ``items_served`` counts the records
+    in listing pages answered. ``log`` keeps the last
     ``log_size`` requests.
     """
 
@@ -46,6 +47,7 @@ class ServerStats:
     requests_by_path: Counter[str] = attrs.field(factory=Counter)
     requests_by_endpoint: Counter[str] = attrs.field(factory=Counter)
     faults: Counter[str] = attrs.field(factory=Counter)
+    items_served: int = 0  # records in the listing pages answered
     log: deque[RequestRecord] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -78,4 +80,5 @@ class ServerStats:
         self.requests_by_path.clear()
         self.requests_by_endpoint.clear()
         self.faults.clear()
+        self.items_served = 0
         self.log.clear()
