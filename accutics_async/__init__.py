@@ -25,10 +25,12 @@ from ._events import (
     RetryEvent,
     RetryHook,
 )
-from ._models import CursorPagination, Meta, Page, PageNumberPagination, Record, Response
+from ._models import JSON, CursorPagination, Meta, Page, PageNumberPagination, Record, Response
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy, disable_retries
 from ._search import F, Filter, Search, SortKey, format_sort, parse_sort
+from ._structuring import register_structure_hook
+from ._timeout import Timeout
 from ._version import __version__
 from .errors import (
     AccuticsError,
@@ -37,6 +39,7 @@ from .errors import (
     BadRequestError,
     CheckpointExistsError,
     ConfigurationError,
+    ConflictError,
     DecodeError,
     ExportError,
     InvalidRequestError,
@@ -48,10 +51,12 @@ from .errors import (
     SearchSyntaxError,
     ServerError,
     TransportError,
+    UnprocessableEntityError,
     UnsafeURLError,
 )
 
 __all__ = [
+    "JSON",
     "APIError",
     "AccuticsClient",
     "AccuticsError",
@@ -60,6 +65,7 @@ __all__ = [
     "BadRequestError",
     "CheckpointExistsError",
     "ConfigurationError",
+    "ConflictError",
     "CursorPagination",
     "DecodeError",
     "EventHooks",
@@ -93,10 +99,13 @@ __all__ = [
     "SearchSyntaxError",
     "ServerError",
     "SortKey",
+    "Timeout",
     "TransportError",
+    "UnprocessableEntityError",
     "UnsafeURLError",
     "__version__",
     "disable_retries",
     "format_sort",
     "parse_sort",
+    "register_structure_hook",
 ]

@@ -29,7 +29,7 @@ class RequestRecord:
     fault: str | None = None
 
 
-@attrs.define
+@attrs.define(repr=False)
 class ServerStats:
     """Counters of a running fake server; :meth:`reset` zeroes them.
 
@@ -52,6 +52,16 @@ class ServerStats:
 
     def __attrs_post_init__(self) -> None:
         self.log = deque(maxlen=self.log_size)
+
+    def __repr__(self) -> str:
+        # Counts only: the log holds up to log_size requests with their
+        # headers (the token among them), too much and too secret to print.
+        return (
+            f"ServerStats(total_requests={self.total_requests}, in_flight={self.in_flight}, "
+            f"peak_in_flight={self.peak_in_flight}, endpoints={dict(self.requests_by_endpoint)}, "
+            f"faults={dict(self.faults)}, paths={len(self.requests_by_path)}, "
+            f"log=<{len(self.log)} requests>)"
+        )
 
     def begin(self, request: web.BaseRequest, endpoint: str | None) -> RequestRecord:
         """Count a request that has just arrived and return its log entry."""
