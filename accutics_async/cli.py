@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import signal
 import sys
@@ -41,6 +42,7 @@ from typing import Any, NoReturn
 
 from . import errors
 from ._cli_output import UsageError, err, progress_bar, summary
+from ._cli_safety import read_token_file, terminal_json
 from ._search import Search, format_sort
 from ._version import __version__
 from .export import (
@@ -177,16 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _credentials(args: argparse.Namespace) -> tuple[str, str]:
     """The token and base URL, from the only places the CLI takes them."""
     if args.token_file:
-        try:
-            if args.token_file == "-":
-                token = sys.stdin.readline().strip()
-            else:
-                with open(args.token_file, encoding="utf-8") as handle:
-                    token = handle.read().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read the token file {args.token_file}: {exc}")
-        if not token:
-            raise UsageError(f"the token file {args.token_file} is empty")
+        token = args.token_from_file  # read by main() before the event loop started
     else:
         token = os.environ.get("ACCUTICS_TOKEN", "").strip()
         if not token:
@@ -195,6 +188,13 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str]:
     if not base_url:
         raise UsageError("no base URL: pass --base-url URL or set ACCUTICS_BASE_URL")
     return token, base_url
+
+
+def _is_loopback_host(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
 
 
 # -- commands --------------------------------------------------------------------
@@ -253,7 +253,7 @@ async def _cmd_get(args: argparse.Namespace) -> int:
     async with AccuticsClient(token, base_url=base_url) as client:
         resp = await client.get(args.path, params=params)
     body = {"data": resp.data, "meta": dict(resp.meta.raw)}
-    sys.stdout.buffer.write(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.buffer.write(terminal_json(orjson.dumps(body, option=orjson.OPT_INDENT_2)) + b"\n")
     sys.stdout.flush()
     return EXIT_OK
 
@@ -290,6 +290,12 @@ async def _cmd_fake_server(args: argparse.Namespace) -> int:
         faults = FaultSpec.parse(args.faults) if args.faults else None
     except ValueError as exc:
         raise UsageError(f"bad --faults: {exc}")
+
+    if not _is_loopback_host(args.host):
+        err(
+            f"warning: listening on {args.host}, not loopback: other machines can reach "
+            "this fake server, and its token is printed below"
+        )
 
     def ready(server: Any) -> None:
         info = server.describe()
@@ -393,6 +399,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``accutics`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "token_file", None):
+            # Before the event loop and its signal handlers: a read that waits
+            # (a terminal, a pipe) must stay interruptible by Ctrl-C.
+            args.token_from_file = read_token_file(args.token_file, warn=err)
         code, signum = asyncio.run(_until_signal(_COMMANDS[args.command](args)))
     except KeyboardInterrupt:  # pragma: no cover - where signal handlers cannot be installed
         return _interrupted(args, signal.SIGINT)
