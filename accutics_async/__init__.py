@@ -11,6 +11,20 @@
 """
 
 from ._client import AccuticsClient
+from ._events import (
+    EventHooks,
+    Hook,
+    PageEvent,
+    PageHook,
+    PauseEvent,
+    PauseHook,
+    RequestEvent,
+    RequestHook,
+    ResponseEvent,
+    ResponseHook,
+    RetryEvent,
+    RetryHook,
+)
 from ._models import JSON, CursorPagination, Meta, Page, PageNumberPagination, Record, Response
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy, disable_retries
@@ -54,20 +68,32 @@ __all__ = [
     "ConflictError",
     "CursorPagination",
     "DecodeError",
+    "EventHooks",
     "ExportError",
     "F",
     "Filter",
+    "Hook",
     "InvalidRequestError",
     "InvalidRouteError",
     "Meta",
     "NotFoundError",
     "Page",
+    "PageEvent",
+    "PageHook",
     "PageNumberPagination",
     "PaginationError",
+    "PauseEvent",
+    "PauseHook",
     "PermissionDeniedError",
     "RateLimitError",
     "Record",
+    "RequestEvent",
+    "RequestHook",
     "Response",
+    "ResponseEvent",
+    "ResponseHook",
+    "RetryEvent",
+    "RetryHook",
     "RetryPolicy",
     "Search",
     "SearchSyntaxError",

@@ -18,7 +18,9 @@ import attrs
 import orjson
 
 from ._auth import TokenProvider, TokenSource
+from ._events import EventHooks
 from ._models import Response
+from ._observe import Observer, retry_cause
 from ._pagination import AsyncPager
 from ._protocol import (
     Params,
@@ -139,6 +141,8 @@ class AccuticsClient:
         max_redirects: int = 5,
         ssl: SSLContext | bool = True,
         proxy: str | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        event_hooks: EventHooks | None = None,
     ) -> None:
         self._tokens = TokenSource(token)
         # Built again whenever the token source has seen a new token.
@@ -160,7 +164,9 @@ class AccuticsClient:
         self._retry = retry
         self._max_concurrency = max_concurrency
         self._max_redirects = int(max_redirects)
-        self._gate = RateLimitGate()
+        # Observability: hooks, spans and metrics (see _observe.py).
+        self._observer = Observer(event_hooks, redact=self._redact_text, base_url=self._base_url)
+        self._gate = RateLimitGate(on_pause=self._observer.pause)
         self._gate_cap = gate_cap(retry)
         self._headers = {
             "Accept": "application/json",
@@ -173,6 +179,7 @@ class AccuticsClient:
             max_response_bytes=int(max_response_bytes),
             ssl=ssl,
             proxy=proxy,
+            trace_configs=trace_configs,
         )
         #: Counters: ``requests`` (calls), ``attempts``, ``retries.<reason>`` (an
         #: HTTP ``status_NNN``, a ``TransportError.kind`` or a ``DecodeError.kind``)
@@ -275,10 +282,10 @@ class AccuticsClient:
         self.stats["requests"] += 1
         attempt_number = 0
         refreshed = False
+        observed = self._observer.call(method, url, query)
 
-        async def attempt(ends_at: float | None) -> Response:
-            nonlocal attempt_number, refreshed
-            attempt_number += 1
+        async def authorised(ends_at: float | None) -> Response:
+            nonlocal refreshed
             auth = _bearer(await self._tokens.get())
             try:
                 return await self._attempt(call, auth, attempt_number, ends_at)
@@ -292,13 +299,23 @@ class AccuticsClient:
             auth = _bearer(await self._tokens.refresh(_token_of(auth)))
             return await self._attempt(call, auth, attempt_number, ends_at)
 
-        return await call_with_retries(
-            attempt,
-            method=method,
-            policy=self._retry,
-            deadline=deadline,
-            on_retry=self._count_retry,
-        )
+        async def attempt(ends_at: float | None) -> Response:
+            nonlocal attempt_number
+            attempt_number += 1
+            return await observed.attempt(attempt_number, authorised(ends_at))
+
+        async def on_retry(exc: BaseException, sleep: float, number: int) -> None:
+            self._count_retry(exc, sleep, number)
+            await observed.retry(exc, sleep, number)
+
+        with observed:
+            return await call_with_retries(
+                attempt,
+                method=method,
+                policy=self._retry,
+                deadline=deadline,
+                on_retry=on_retry,
+            )
 
     async def get(
         self,
@@ -505,11 +522,7 @@ class AccuticsClient:
         self._redactor.exception(exc)
 
     def _count_retry(self, exc: BaseException, sleep: float, attempt: int) -> None:
-        reason = (
-            f"status_{exc.status}"
-            if isinstance(exc, APIError)
-            else getattr(exc, "kind", None) or type(exc).__name__
-        )
+        reason = retry_cause(exc)
         self.stats[f"retries.{reason}"] += 1
         log.info("retrying after %s in %.2fs (attempt %d failed)", reason, sleep, attempt)
 

@@ -283,7 +283,11 @@ async def export_pager(
                 "client.paginate(..., resume=<the checkpoint's 'pager'>)"
             )
     try:
-        return await _run(pager, paths, fmt, saved, progress, fsync, checkpoint_every)
+        # One span over the export; the walk and its calls are its children.
+        with pager._observer.operation("accutics.export", {"accutics.export.format": fmt}) as span:
+            result = await _run(pager, paths, fmt, saved, progress, fsync, checkpoint_every)
+            span.set({"accutics.records": result.records, "accutics.pages": result.pages})
+            return result
     finally:
         await pager.aclose()
 

@@ -8,6 +8,7 @@ items out in order.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -27,6 +28,7 @@ import attrs
 
 from ._fanout import FanOut
 from ._models import Page, PageNumberPagination
+from ._observe import Operation
 from ._paging import (
     NO_DUPLICATES,
     PageRequest,
@@ -186,6 +188,8 @@ class AsyncPager(Generic[T]):
         self._total_items: int | None = None
         self._walks: WeakSet[AsyncGenerator[Any, None]] = WeakSet()
         self._fan_outs: set[FanOut[_Fetched[T]]] = set()
+        self._observer = client._observer
+        self._walk_span: Operation | None = None
 
     def __repr__(self) -> str:
         # A resumed walk starts at a URL read from a checkpoint file.
@@ -370,7 +374,12 @@ class AsyncPager(Generic[T]):
         ahead: FanOut[_Fetched[T]] | None = None
         number = 0
         supplied = 0
+        handed = 0
         expected_total: int | None = None
+        # The walk's span (see _observe.Operation: not current in a generator).
+        span = self._observer.walk(request.url if request else None, self._concurrency)
+        self._walk_span = span
+        failure: BaseException | None = None
         try:
             while request is not None and (self._max_pages is None or number < self._max_pages):
                 number += 1
@@ -407,15 +416,21 @@ class AsyncPager(Generic[T]):
                     if ahead is not None:
                         await asyncio.sleep(0)  # puts its request on the wire
                 yield fetched, skip, dups
+                handed += 1
                 recent.append(ids_here)
                 skip = 0
                 if fetched.next_error is not None:
                     raise fetched.next_error
                 request = fetched.next
+        except BaseException as exc:
+            failure = exc
+            raise
         finally:
             for pending in (fan_out, ahead):
                 if pending is not None:
                     await pending.aclose()
+            span.set({"accutics.pages": handed, "accutics.items": supplied})
+            span.finish(failure)
 
     def _check_loop(self, request: PageRequest, seen: set[int]) -> None:
         key = hash(request.url)
@@ -471,7 +486,13 @@ class AsyncPager(Generic[T]):
         )
 
     async def _fetch(self, request: PageRequest, number: int) -> _Fetched[T]:
-        resp = await self._client.request("GET", request.url)
+        started = time.perf_counter()
+        span = self._walk_span
+        if span is None:
+            resp = await self._client.request("GET", request.url)
+        else:
+            with span.within():  # the call's span is a child of the walk's
+                resp = await self._client.request("GET", request.url)
         data = resp.data
         if not isinstance(data, list):
             raise DecodeError(
@@ -492,6 +513,9 @@ class AsyncPager(Generic[T]):
             cast("list[T]", data) if self._model is None else self._structure(data, request.url)
         )
         page = Page(items=items, meta=resp.meta, number=request.number or number, url=request.url)
+        await self._observer.page(
+            request.url, page.number, len(items), time.perf_counter() - started
+        )
         try:
             following = next_request(request, resp.meta, self._client.base_url)
         except AccuticsError as exc:

@@ -136,10 +136,17 @@ class RateLimitGate:
     those N seconds would only earn more 429s.
     """
 
-    __slots__ = ("_clock", "_reopens_at")
+    __slots__ = ("_clock", "_on_pause", "_reopens_at")
 
-    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] | None = None,
+        *,
+        on_pause: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
         self._clock = clock
+        # Told the seconds of each wait before it starts (hooks, telemetry).
+        self._on_pause = on_pause
         self._reopens_at = 0.0
 
     def _now(self) -> float:
@@ -172,6 +179,8 @@ class RateLimitGate:
                 raise deadline_error(
                     f"the API asked this client to pause for {left:.1f}s, past this call's deadline"
                 )
+            if self._on_pause is not None:
+                await self._on_pause(left)
             await _sleep(left)
 
 
@@ -184,7 +193,7 @@ def deadline_error(why: str) -> TransportError:
     return TransportError(f"deadline exceeded: {why}", kind="deadline")
 
 
-OnRetry = Callable[[BaseException, float, int], None]
+OnRetry = Callable[[BaseException, float, int], Awaitable[None] | None]
 
 
 async def call_with_retries(
@@ -204,7 +213,7 @@ async def call_with_retries(
     raises ``TransportError(kind="deadline")``. The final failure is
     otherwise re-raised as the library's own typed error, never tenacity's
     ``RetryError``. ``on_retry(exc, sleep_seconds, attempt_number)`` is
-    called before each backoff sleep.
+    called (and awaited, if it returns an awaitable) before each backoff sleep.
     """
     limit = deadline if deadline is not None else policy.deadline if policy is not None else None
     ends_at = None if limit is None else _clock() + limit
@@ -265,10 +274,12 @@ async def call_with_retries(
         out_of_time = _clock() + state.upcoming_sleep >= ends_at
         return out_of_time
 
-    def before_sleep(state: RetryCallState) -> None:
+    async def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         if on_retry is not None and exc is not None:
-            on_retry(exc, state.upcoming_sleep or 0.0, state.attempt_number)
+            result = on_retry(exc, state.upcoming_sleep or 0.0, state.attempt_number)
+            if result is not None:
+                await result
 
     retrying = AsyncRetrying(
         retry=retry_if_exception(lambda exc: policy.should_retry(method, exc)),

@@ -110,7 +110,19 @@ class Transport:
         max_response_bytes: int,
         ssl: SSLSetting = True,
         proxy: str | None = None,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
     ) -> None:
+        if trace_configs is not None:
+            if session is not None:
+                raise ConfigurationError(
+                    "trace_configs apply to the session the client creates; a session "
+                    "you pass in keeps its own (give them to your ClientSession)"
+                )
+            if not isinstance(trace_configs, (list, tuple)) or not all(
+                isinstance(config, aiohttp.TraceConfig) for config in trace_configs
+            ):
+                raise ConfigurationError("trace_configs must be a list of aiohttp.TraceConfig")
+        self._trace_configs = list(trace_configs) if trace_configs else None
         self._session = session
         self._owns_session = session is None
         self._timeout = client_timeout(timeout)
@@ -147,7 +159,9 @@ class Transport:
         if self._session is None:
             # Created on first use, inside the running loop, as aiohttp wants.
             connector = aiohttp.TCPConnector(limit=self._max_concurrency)
-            self._session = aiohttp.ClientSession(connector=connector)
+            self._session = aiohttp.ClientSession(
+                connector=connector, trace_configs=self._trace_configs
+            )
         return self._session
 
     async def send(

@@ -1,0 +1,451 @@
+"""Observability behind one small interface: event hooks and native OpenTelemetry.
+
+The client, the pager and export call a few methods of :class:`Observer`
+(one per client); nothing else in the library knows about hooks or
+OpenTelemetry:
+
+- ``observer.call(method, url, query)``: a :class:`Call` around one call
+  (``with call:``), with ``await call.attempt(n, send)`` around each attempt
+  and ``await call.retry(exc, sleep, n)`` before each backoff;
+- ``await observer.pause(seconds)``: a request held by the shared 429 gate;
+- ``await observer.page(url, number, items, elapsed)``: a page fetched;
+- ``observer.walk(url, concurrency)`` and ``observer.operation(name, attrs)``:
+  an :class:`Operation` span for a pagination walk, or for an export or a
+  sync (``with client._observer.operation("accutics.sync", {...}) as op:``).
+
+OpenTelemetry, as it asks of libraries: only ``opentelemetry-api`` (the
+``otel`` extra), and only if it is importable. Telemetry then goes to the
+global tracer and meter providers, which do nothing until the application
+configures an SDK; no call is needed. The import is tried once, here; without
+the package each method above is a check or two.
+
+The token: every URL is passed through the client's redactor before it
+becomes a span attribute, a span event or a hook's event; recorded exception
+messages and stack traces are redacted too (the SDK's automatic exception
+recording is not used); metric attributes hold only the method, the server,
+a status and short causes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlencode, urlsplit
+
+from ._events import (
+    PageEvent,
+    PauseEvent,
+    RequestEvent,
+    ResponseEvent,
+    RetryEvent,
+    check_hooks,
+    dispatch,
+)
+from ._version import __version__
+from .errors import APIError
+
+if TYPE_CHECKING:
+    from contextvars import Token
+
+    from opentelemetry.context import Context
+
+try:
+    from opentelemetry import context as otel_context
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry import trace as otel_trace
+
+    HAVE_OTEL = True
+except ImportError:  # pragma: no cover - tested in a subprocess without it
+    HAVE_OTEL = False
+
+__all__ = ["HAVE_OTEL", "Call", "Observer", "Operation", "Telemetry", "error_type", "retry_cause"]
+
+log = logging.getLogger("accutics_async")
+
+T = TypeVar("T")
+AttributeValue = str | int | float | bool
+Redact = Callable[[str], str]
+
+# OpenTelemetry's advice for http.client.request.duration (seconds).
+_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
+_PAUSE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def error_type(exc: BaseException) -> str:
+    """OpenTelemetry's ``error.type``: the status code, else the error kind, else the class."""
+    if isinstance(exc, APIError) and exc.status is not None:
+        return str(exc.status)
+    kind = getattr(exc, "kind", None)
+    return kind if isinstance(kind, str) and kind else type(exc).__name__
+
+
+def retry_cause(exc: BaseException) -> str:
+    """The cause a retry is counted under (``client.stats["retries.<cause>"]``, the metric)."""
+    if isinstance(exc, APIError):
+        return f"status_{exc.status}"
+    kind = getattr(exc, "kind", None)
+    return kind if isinstance(kind, str) and kind else type(exc).__name__
+
+
+class Telemetry:
+    """The tracer and instruments of one tracer and meter provider (the global ones by default).
+
+    Made once at import; tests build one on their own SDK providers and set
+    ``_observe.TELEMETRY``, which leaves the process-wide providers alone.
+    """
+
+    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
+        self.tracer = otel_trace.get_tracer("accutics_async", __version__, tracer_provider)
+        meter = otel_metrics.get_meter("accutics_async", __version__, meter_provider)
+        self.duration = meter.create_histogram(
+            "http.client.request.duration",
+            unit="s",
+            description="Duration of HTTP client requests, one per attempt.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self.retries = meter.create_counter(
+            "accutics.client.retries", unit="{retry}", description="Retries, by cause."
+        )
+        self.pauses = meter.create_histogram(
+            "accutics.client.rate_limit.pause.duration",
+            unit="s",
+            description="Waits imposed by a 429 Retry-After on the client's shared gate.",
+            explicit_bucket_boundaries_advisory=_PAUSE_BUCKETS,
+        )
+        self.pages = meter.create_counter(
+            "accutics.client.pages", unit="{page}", description="Pages fetched by pagers."
+        )
+        self.items = meter.create_counter(
+            "accutics.client.items", unit="{item}", description="Items in the pages fetched."
+        )
+
+
+def _load() -> Telemetry | None:
+    if not HAVE_OTEL:
+        return None
+    try:
+        return Telemetry()
+    except Exception:  # an opentelemetry-api too old for these calls: stay silent, work on
+        log.debug("opentelemetry-api is importable but unusable; telemetry is off", exc_info=True)
+        return None
+
+
+#: Where telemetry goes; ``None`` when opentelemetry-api is not importable.
+TELEMETRY: Telemetry | None = _load()
+
+
+def _redacted(
+    attributes: Mapping[str, AttributeValue], redact: Redact
+) -> dict[str, AttributeValue]:
+    return {k: redact(v) if isinstance(v, str) else v for k, v in attributes.items()}
+
+
+def _record_error(span: Any, exc: BaseException, redact: Redact) -> None:
+    # Not span.record_exception(exc) alone: its message and stack trace are
+    # the exception's own text, and a chained aiohttp error can quote a URL
+    # that a hostile server wrote the token into.
+    message = redact(str(exc))
+    stack = redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    span.set_attribute("error.type", error_type(exc))
+    span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR, message))
+    span.record_exception(
+        exc, attributes={"exception.message": message, "exception.stacktrace": stack}
+    )
+
+
+class Operation:
+    """One span over a longer piece of work: a pagination walk, an export, a sync.
+
+    As a context manager (in a coroutine) the span is current inside the
+    block. A walk is an async generator, whose code runs in its consumer's
+    context between yields; it must not make its span current there, so it
+    calls :meth:`finish` itself and hands the span to each fetch with
+    :meth:`within`.
+    """
+
+    __slots__ = ("_redact", "_span", "_token")
+
+    def __init__(self, span: Any, redact: Redact) -> None:
+        self._span = span
+        self._redact = redact
+        self._token: Token[Context] | None = None
+
+    def set(self, attributes: Mapping[str, AttributeValue]) -> None:
+        if self._span is not None and self._span.is_recording():
+            self._span.set_attributes(_redacted(attributes, self._redact))
+
+    def within(self) -> _Attached:
+        """A ``with`` block in which this span is the current one (for one awaited fetch)."""
+        return _Attached(self._span)
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        """End the span (idempotent); an ``Exception`` marks it failed, cancellation does not."""
+        span, self._span = self._span, None
+        if span is None:
+            return
+        if isinstance(exc, Exception) and span.is_recording():
+            _record_error(span, exc, self._redact)
+        span.end()
+
+    def __enter__(self) -> Operation:
+        if self._span is not None and self._span.get_span_context().is_valid:
+            self._token = otel_context.attach(otel_trace.set_span_in_context(self._span))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)
+            self._token = None
+        self.finish(exc)
+
+
+class _Attached:
+    __slots__ = ("_span", "_token")
+
+    def __init__(self, span: Any) -> None:
+        self._span = span
+        self._token: Token[Context] | None = None
+
+    def __enter__(self) -> None:
+        if self._span is not None and self._span.get_span_context().is_valid:
+            self._token = otel_context.attach(otel_trace.set_span_in_context(self._span))
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)
+
+
+class Call:
+    """One call (every attempt of one request): its span, hooks and metrics."""
+
+    __slots__ = (
+        "_attempts",
+        "_observer",
+        "_query",
+        "_span",
+        "_started",
+        "_status",
+        "_token",
+        "_url",
+        "_url_full",
+        "method",
+    )
+
+    def __init__(
+        self, observer: Observer, method: str, url: str, query: Sequence[tuple[str, str]]
+    ) -> None:
+        self._observer = observer
+        self.method = method
+        self._url = url
+        self._query = query
+        self._url_full: str | None = None
+        self._span: Any = None
+        self._token: Token[Context] | None = None
+        self._started = time.perf_counter()
+        self._status: int | None = None
+        self._attempts = 0
+
+    @property
+    def url(self) -> str:
+        """The full URL, query included, with the token redacted (computed once, when needed)."""
+        if self._url_full is None:
+            query = f"?{urlencode(self._query, quote_via=quote)}" if self._query else ""
+            self._url_full = self._observer.redact(self._url + query)
+        return self._url_full
+
+    def __enter__(self) -> Call:
+        telemetry = TELEMETRY
+        if telemetry is not None:
+            span = telemetry.tracer.start_span(self.method, kind=otel_trace.SpanKind.CLIENT)
+            if span.is_recording():
+                attributes: dict[str, AttributeValue] = {
+                    "http.request.method": self.method,
+                    "url.full": self.url,
+                }
+                span.set_attributes(attributes | self._observer.server)
+            if span.get_span_context().is_valid:
+                # Current while the attempts run, so that spans of an aiohttp
+                # instrumentation (one per attempt) are its children.
+                self._token = otel_context.attach(otel_trace.set_span_in_context(span))
+            self._span = span
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        span = self._span
+        if span is None:
+            return
+        if self._token is not None:
+            otel_context.detach(self._token)
+        if span.is_recording():
+            if self._status is not None:
+                span.set_attribute("http.response.status_code", self._status)
+            if self._attempts > 1:
+                span.set_attribute("http.request.resend_count", self._attempts - 1)
+            if isinstance(exc, Exception):
+                _record_error(span, exc, self._observer.redact)
+        span.end()
+
+    async def attempt(self, number: int, send: Awaitable[T]) -> T:
+        """Await ``send`` (attempt ``number``), reporting it before and after."""
+        observer = self._observer
+        self._attempts = number
+        if observer.hooks["request"]:
+            await dispatch("request", observer.hooks["request"], self._request_event(number))
+        started = time.perf_counter()
+        try:
+            result = await send
+        except Exception as exc:
+            status = exc.status if isinstance(exc, APIError) else getattr(exc, "status", None)
+            await self._attempt_done(number, status, error_type(exc), started)
+            raise
+        await self._attempt_done(number, getattr(result, "status", None), None, started)
+        return result
+
+    def _request_event(self, number: int) -> RequestEvent:
+        return RequestEvent(self.method, self.url, number)
+
+    async def _attempt_done(
+        self, number: int, status: int | None, error: str | None, started: float
+    ) -> None:
+        elapsed = time.perf_counter() - started
+        self._status = status if isinstance(status, int) else None
+        observer = self._observer
+        telemetry = TELEMETRY
+        if telemetry is not None:
+            attributes: dict[str, AttributeValue] = {"http.request.method": self.method}
+            attributes |= observer.server
+            if self._status is not None:
+                attributes["http.response.status_code"] = self._status
+            if error is not None:
+                attributes["error.type"] = error
+            telemetry.duration.record(elapsed, attributes)
+            span = self._span
+            if span is not None and span.is_recording():
+                event = {k: v for k, v in attributes.items() if k not in observer.server}
+                span.add_event(
+                    "attempt", event | {"accutics.attempt": number, "duration_s": elapsed}
+                )
+        if observer.hooks["response"]:
+            event_value = ResponseEvent(self.method, self.url, number, self._status, elapsed, error)
+            await dispatch("response", observer.hooks["response"], event_value)
+
+    async def retry(self, exc: BaseException, sleep: float, number: int) -> None:
+        """Attempt ``number`` failed with ``exc``; the next starts after ``sleep`` seconds."""
+        cause = retry_cause(exc)
+        observer = self._observer
+        telemetry = TELEMETRY
+        if telemetry is not None:
+            attributes: dict[str, AttributeValue] = {
+                "http.request.method": self.method,
+                "accutics.retry.cause": cause,
+            }
+            telemetry.retries.add(1, attributes | observer.server)
+            span = self._span
+            if span is not None and span.is_recording():
+                span.add_event(
+                    "retry",
+                    {"accutics.attempt": number, "accutics.retry.cause": cause, "sleep_s": sleep},
+                )
+        if observer.hooks["retry"]:
+            status = exc.status if isinstance(exc, APIError) else None
+            elapsed = time.perf_counter() - self._started
+            event = RetryEvent(self.method, self.url, number, cause, status, sleep, elapsed)
+            await dispatch("retry", observer.hooks["retry"], event)
+
+
+class _QuietCall(Call):
+    """The call when there is neither telemetry nor a hook: nothing to do, nothing built."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        pass
+
+    def __enter__(self) -> Call:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    async def attempt(self, number: int, send: Awaitable[T]) -> T:
+        return await send
+
+    async def retry(self, exc: BaseException, sleep: float, number: int) -> None:
+        return None
+
+
+_QUIET = _QuietCall()
+
+
+class Observer:
+    """A client's hooks and telemetry; see the module docstring for the interface."""
+
+    __slots__ = ("_any_call_hook", "hooks", "redact", "server")
+
+    def __init__(self, hooks: Mapping[str, Any] | None, *, redact: Redact, base_url: str) -> None:
+        self.hooks = check_hooks(hooks)
+        self._any_call_hook = any(self.hooks[n] for n in ("request", "response", "retry"))
+        self.redact = redact
+        parts = urlsplit(base_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        self.server: dict[str, AttributeValue] = {
+            "server.address": parts.hostname or "",
+            "server.port": port,
+        }
+
+    def call(self, method: str, url: str, query: Sequence[tuple[str, str]] = ()) -> Call:
+        if TELEMETRY is None and not self._any_call_hook:
+            return _QUIET
+        return Call(self, method, url, query)
+
+    async def pause(self, seconds: float) -> None:
+        """A request waits ``seconds`` at the client's 429 gate."""
+        telemetry = TELEMETRY
+        if telemetry is not None:
+            telemetry.pauses.record(seconds, self.server)
+            span = otel_trace.get_current_span()
+            if span.is_recording():
+                span.add_event("pause", {"accutics.pause_s": seconds})
+        if self.hooks["pause"]:
+            await dispatch("pause", self.hooks["pause"], PauseEvent(seconds))
+
+    async def page(self, url: str, number: int, items: int, elapsed: float) -> None:
+        """A pager fetched page ``number`` holding ``items`` items."""
+        telemetry = TELEMETRY
+        if telemetry is not None:
+            telemetry.pages.add(1, self.server)
+            telemetry.items.add(items, self.server)
+        if self.hooks["page"]:
+            event = PageEvent(self.redact(url), number, items, elapsed)
+            await dispatch("page", self.hooks["page"], event)
+
+    def walk(self, url: str | None, concurrency: int) -> Operation:
+        """The span of one pagination walk (not current: see :class:`Operation`)."""
+        attributes: dict[str, AttributeValue] = {"accutics.concurrency": concurrency}
+        if url is not None:
+            attributes["url.full"] = self.redact(url)
+        return self.operation("accutics.paginate", attributes)
+
+    def operation(self, name: str, attributes: Mapping[str, AttributeValue]) -> Operation:
+        """A span named ``name`` (use as ``with``, or call ``finish``)."""
+        telemetry = TELEMETRY
+        if telemetry is None:
+            return Operation(None, self.redact)
+        span = telemetry.tracer.start_span(name)
+        if span.is_recording():
+            span.set_attributes(_redacted({**attributes, **self.server}, self.redact))
+        return Operation(span, self.redact)

@@ -1,0 +1,392 @@
+"""Trace configs, event hooks and OpenTelemetry, against the fake server with faults on.
+
+OpenTelemetry's global providers can be set once per process, so these tests
+build their own SDK providers and point the library's ``_observe.TELEMETRY``
+at them (the global state is left alone); the global path and the path
+without opentelemetry installed run in subprocesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from accutics_async import (
+    AccuticsClient,
+    ConfigurationError,
+    PageEvent,
+    PauseEvent,
+    RateLimitError,
+    RequestEvent,
+    ResponseEvent,
+    RetryEvent,
+    RetryPolicy,
+    UnsafeURLError,
+    _observe,
+    _retry,
+)
+from accutics_async.testing import FakeAccuticsServer
+
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.observability-test-token.c2VjcmV0LXNpZ25hdHVyZQ"
+
+
+class Clock:
+    """Retry backoff and the 429 gate take no real time: sleeps move this clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        await asyncio.sleep(0)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(_retry, "_sleep", fake.sleep)
+    monkeypatch.setattr(_retry, "_clock", fake)
+    return fake
+
+
+class Otel:
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider(shutdown_on_exit=False)
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader], shutdown_on_exit=False)
+
+    def spans(self, name: str | None = None) -> list[ReadableSpan]:
+        return [s for s in self.exporter.get_finished_spans() if name is None or s.name == name]
+
+    def points(self) -> dict[str, list[Any]]:
+        found: dict[str, list[Any]] = {}
+        data = self.reader.get_metrics_data()
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    found.setdefault(metric.name, []).extend(metric.data.data_points)
+        return found
+
+    def texts(self) -> list[str]:
+        """Every string exported: span names, attributes, events, statuses, metric attributes."""
+        out: list[str] = []
+        for span in self.spans():
+            out += [span.name, repr(dict(span.attributes or {})), str(span.status.description)]
+            for event in span.events:
+                out += [event.name, repr(dict(event.attributes or {}))]
+        for name, points in self.points().items():
+            out += [name] + [repr(dict(p.attributes or {})) for p in points]
+        return out
+
+
+@pytest.fixture
+def otel(monkeypatch: pytest.MonkeyPatch) -> Iterator[Otel]:
+    state = Otel()
+    telemetry = _observe.Telemetry(state.tracer_provider, state.meter_provider)
+    monkeypatch.setattr(_observe, "TELEMETRY", telemetry)
+    yield state
+    state.tracer_provider.shutdown()
+    state.meter_provider.shutdown()
+
+
+FAULTS = "503=0.2,500=0.1,429=0.1,retry_after=0.5,seed=3"
+
+
+async def test_a_users_trace_config_sees_every_attempt_retries_included(clock: Clock) -> None:
+    starts: list[str] = []
+
+    async def on_start(session: Any, ctx: Any, params: aiohttp.TraceRequestStartParams) -> None:
+        starts.append(str(params.url))
+
+    config = aiohttp.TraceConfig()
+    config.on_request_start.append(on_start)
+    async with (
+        FakeAccuticsServer(records=120, seed=1, faults=FAULTS) as server,
+        AccuticsClient(server.token, base_url=server.base_url, trace_configs=[config]) as client,
+    ):
+        items = await client.paginate(server.page_endpoint, page_size=10).collect()
+    assert len(items) == 120
+    assert sum(v for k, v in client.stats.items() if k.startswith("retries.")) > 0
+    assert len(starts) == client.stats["attempts"] > 12
+
+
+def test_trace_configs_are_checked() -> None:
+    with pytest.raises(ConfigurationError):
+        AccuticsClient(TOKEN, base_url="http://127.0.0.1:1", trace_configs=["no"])  # type: ignore[list-item]
+    with pytest.raises(ConfigurationError, match="keeps its own"):
+        AccuticsClient(
+            TOKEN,
+            base_url="http://127.0.0.1:1",
+            session=object(),  # type: ignore[arg-type]
+            trace_configs=[aiohttp.TraceConfig()],
+        )
+
+
+@pytest.mark.parametrize("hooks", [{"requests": []}, {"page": print}, {"page": [1]}, "x"])
+def test_bad_event_hooks_are_refused(hooks: Any) -> None:
+    with pytest.raises(ConfigurationError):
+        AccuticsClient(TOKEN, base_url="http://127.0.0.1:1", event_hooks=hooks)
+
+
+async def test_event_hooks_plain_and_async_see_requests_responses_retries_pages(
+    clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    got: dict[str, list[Any]] = {"request": [], "response": [], "retry": [], "page": []}
+
+    async def on_response(event: ResponseEvent) -> None:
+        await asyncio.sleep(0)
+        got["response"].append(event)
+
+    def broken(event: PageEvent) -> None:
+        raise RuntimeError("a broken dashboard")
+
+    async with FakeAccuticsServer(records=120, seed=1, faults=FAULTS) as server:
+        client = AccuticsClient(
+            server.token,
+            base_url=server.base_url,
+            event_hooks={
+                "request": [got["request"].append],
+                "response": [on_response],
+                "retry": [got["retry"].append],
+                "page": [broken, got["page"].append],
+            },
+        )
+        async with client:
+            items = await client.paginate(server.page_endpoint, page_size=10).collect()
+    assert len(items) == 120
+    attempts = client.stats["attempts"]
+    assert len(got["request"]) == len(got["response"]) == attempts
+    assert all(isinstance(e, RequestEvent) for e in got["request"])
+    retries = sum(v for k, v in client.stats.items() if k.startswith("retries."))
+    assert 0 < len(got["retry"]) == retries
+    assert all(isinstance(e, RetryEvent) and e.status in (429, 500, 503) for e in got["retry"])
+    assert {e.cause for e in got["retry"]} <= {"status_429", "status_500", "status_503"}
+    statuses = [e.status for e in got["response"]]
+    assert statuses.count(200) == 12
+    assert len(statuses) - 12 == retries
+    assert all(e.error == str(e.status) for e in got["response"] if e.status != 200)
+    assert [e.number for e in got["page"]] == list(range(1, 13))
+    assert sum(e.items for e in got["page"]) == 120
+    assert "a broken dashboard" in caplog.text  # logged, and the walk went on
+
+
+async def test_a_429_pause_is_an_event_a_span_event_and_a_metric(clock: Clock, otel: Otel) -> None:
+    pauses: list[PauseEvent] = []
+    async with FakeAccuticsServer(records=10, seed=1) as server:
+        client = AccuticsClient(
+            server.token,
+            base_url=server.base_url,
+            retry=RetryPolicy(max_attempts=1),
+            event_hooks={"pause": [pauses.append]},
+        )
+        async with client:
+            server.faults = "429=1,retry_after=2"
+            with pytest.raises(RateLimitError):
+                await client.get(server.page_endpoint)
+            server.faults = None
+            await client.get(server.page_endpoint)  # held by the shared gate first
+    assert pauses == [PauseEvent(2.0)]
+    second = otel.spans("GET")[-1]
+    assert [e.attributes["accutics.pause_s"] for e in second.events if e.name == "pause"] == [2.0]
+    [point] = otel.points()["accutics.client.rate_limit.pause.duration"]
+    assert (point.count, point.sum) == (1, 2.0)
+
+
+async def test_spans_and_metrics_of_a_walk_with_faults(clock: Clock, otel: Otel) -> None:
+    async with (
+        FakeAccuticsServer(records=120, seed=1, faults=FAULTS) as server,
+        AccuticsClient(server.token, base_url=server.base_url) as client,
+    ):
+        items = await client.paginate(server.page_endpoint, page_size=10, concurrency=3).collect()
+        base_url = server.base_url
+    assert len(items) == 120
+    [walk] = otel.spans("accutics.paginate")
+    assert walk.attributes is not None
+    assert (walk.attributes["accutics.pages"], walk.attributes["accutics.items"]) == (12, 120)
+    calls = otel.spans("GET")
+    assert len(calls) == 12
+    assert all(c.kind is SpanKind.CLIENT and c.parent is not None for c in calls)
+    assert {c.parent.span_id for c in calls if c.parent} == {walk.context.span_id}
+    attempts = sum(1 for c in calls for e in c.events if e.name == "attempt")
+    retries = sum(1 for c in calls for e in c.events if e.name == "retry")
+    assert attempts == client.stats["attempts"]
+    assert 0 < retries == attempts - 12
+    for call in calls:
+        assert call.attributes is not None
+        assert call.attributes["http.request.method"] == "GET"
+        assert call.attributes["http.response.status_code"] == 200
+        assert str(call.attributes["url.full"]).startswith(base_url)
+        assert call.attributes["server.address"] == "127.0.0.1"
+    points = otel.points()
+    assert sum(p.count for p in points["http.client.request.duration"]) == attempts
+    by_cause = {
+        p.attributes["accutics.retry.cause"]: p.value for p in points["accutics.client.retries"]
+    }
+    assert by_cause == {
+        k.removeprefix("retries."): v for k, v in client.stats.items() if k.startswith("retries.")
+    }
+    assert [p.value for p in points["accutics.client.pages"]] == [12]
+    assert [p.value for p in points["accutics.client.items"]] == [120]
+
+
+async def test_an_export_is_one_span_over_its_walk(clock: Clock, otel: Otel, tmp_path: Any) -> None:
+    from accutics_async.export import export
+
+    async with (
+        FakeAccuticsServer(records=30, seed=1) as server,
+        AccuticsClient(server.token, base_url=server.base_url) as client,
+    ):
+        await export(client, server.page_endpoint, tmp_path / "out.jsonl", page_size=10)
+    [span] = otel.spans("accutics.export")
+    [walk] = otel.spans("accutics.paginate")
+    assert walk.parent is not None
+    assert walk.parent.span_id == span.context.span_id
+    assert span.attributes is not None
+    assert span.attributes["accutics.records"] == 30
+
+
+@pytest.mark.parametrize("where", ["same_origin", "foreign"])
+async def test_the_token_is_in_no_span_event_metric_or_log(
+    where: str, clock: Clock, otel: Otel, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A server that echoes the token in its error bodies and writes it into
+    # its next links: nothing exported or logged may carry it on.
+    calls = {"n": 0}
+
+    async def listing(request: web.Request) -> web.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            body = {"error": {"code": "x", "message": f"bad token {TOKEN}"}}
+            return web.Response(
+                status=503, body=orjson.dumps(body), content_type="application/json"
+            )
+        page = int(request.query.get("page", "1"))
+        nxt: str | None = f"/v1/records?page=2&t={TOKEN}" if page == 1 else None
+        if where == "foreign":
+            nxt = f"http://127.0.0.1:9/steal?t={TOKEN}"
+        pagination = {"next": nxt, "total_items": 2, "items_per_page": 1}
+        doc = {"data": [{"id": str(page), "echo": TOKEN}], "meta": {"pagination": pagination}}
+        return web.Response(body=orjson.dumps(doc), content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/v1/records", listing)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    caplog.set_level(logging.DEBUG)
+    try:
+        async with AccuticsClient(TOKEN, base_url=f"http://127.0.0.1:{port}/v1") as client:
+            if where == "foreign":
+                with pytest.raises(UnsafeURLError):
+                    await client.paginate("records").collect()
+            else:
+                assert len(await client.paginate("records").collect()) == 2
+    finally:
+        await runner.cleanup()
+    texts = otel.texts() + [r.getMessage() for r in caplog.records] + [caplog.text]
+    assert not [t for t in texts if TOKEN in t]
+    [walk] = otel.spans("accutics.paginate")
+    if where == "foreign":
+        assert walk.status.status_code is StatusCode.ERROR
+        assert "[redacted]" in str(walk.status.description)
+    else:
+        assert any(
+            "[redacted]" in str((s.attributes or {}).get("url.full")) for s in otel.spans("GET")
+        )
+    assert sum(len(t) for t in texts) > 1000
+
+
+def _run(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_without_opentelemetry_the_client_works_and_never_tries_to_import_it() -> None:
+    out = _run(
+        """
+        import asyncio, sys
+        sys.modules["opentelemetry"] = None  # import opentelemetry now raises ImportError
+        from accutics_async import AccuticsClient, _observe
+        from accutics_async.testing import FakeAccuticsServer
+        assert not _observe.HAVE_OTEL and _observe.TELEMETRY is None
+
+        class Watch:
+            tries = 0
+            def find_spec(self, name, path=None, target=None):
+                if name.startswith("opentelemetry"):
+                    Watch.tries += 1
+                return None
+
+        sys.meta_path.insert(0, Watch())
+        pages = []
+
+        async def main():
+            async with FakeAccuticsServer(records=50, seed=1) as server:
+                async with AccuticsClient(server.token, base_url=server.base_url,
+                                          event_hooks={"page": [pages.append]}) as client:
+                    return await client.paginate(server.page_endpoint, page_size=10).collect()
+
+        items = asyncio.run(main())
+        print(len(items), len(pages), Watch.tries)
+        """
+    )
+    assert out.split() == ["50", "5", "0"]
+
+
+def test_the_global_providers_get_telemetry_with_no_call_needed() -> None:
+    out = _run(
+        """
+        import asyncio
+        from accutics_async import AccuticsClient
+        from accutics_async.testing import FakeAccuticsServer
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(provider)  # after the library was imported
+
+        async def main():
+            async with FakeAccuticsServer(records=20, seed=1) as server:
+                async with AccuticsClient(server.token, base_url=server.base_url) as client:
+                    await client.paginate(server.page_endpoint, page_size=10).collect()
+
+        asyncio.run(main())
+        print(sorted(s.name for s in exporter.get_finished_spans()))
+        """
+    )
+    assert out.strip() == "['GET', 'GET', 'accutics.paginate']"
