@@ -263,11 +263,15 @@ def run_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.Complet
         ),
     ],
 )
-def test_cli_usage_errors_exit_2(argv: list[str], says: str, tmp_path: Path) -> None:
-    done = run_cli("/records", *argv)
-    assert done.returncode == 2, done.stderr
-    assert says in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+def test_cli_usage_errors_exit_2(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from accutics_async.cli import main
+
+    assert main(["export", "/records", *argv]) == 2  # refused before any connection
+    err = capsys.readouterr().err
+    assert says in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_an_unreachable_scheduler_exits_4(tmp_path: Path) -> None:
