@@ -50,9 +50,9 @@ from ._export_core import (
     ExportResult,
     ProgressCallback,
     check_format,
-    discard_export,
     in_thread,
     refuse_if_busy,
+    shard_files,
 )
 from ._export_io import ExportPaths, remove_quietly
 from ._export_plan import ShardSpec
@@ -182,7 +182,7 @@ async def export_on_dask(
         "params": [list(pair) for pair in encode_params(params)],
         "field": _FIELD,
     }
-    plan = _Plan.load(paths.plan)
+    plan = _Plan.load(paths)
     if plan is not None and not resume:
         raise CheckpointExistsError(
             f"an interrupted sharded export into {paths.out} exists ({paths.plan}); pass "
@@ -213,10 +213,8 @@ async def export_on_dask(
             retries=retries,
         )
         specs = [ShardSpec.from_dict(data) for data in specs_data]
-        for spec in specs:  # leftovers of an earlier, abandoned plan
-            discard_export(spec.out)
-            remove_quietly(spec.out)
-        plan = _Plan(specs, format, query)
+        remove_quietly(*shard_files(paths))  # leftovers of an earlier, abandoned plan
+        plan = _Plan(specs, format, query, requested=shards)
         await in_thread(plan.save, paths.plan, fsync)
     tally = _Tally(plan, progress, started)
     if not plan.merged:
