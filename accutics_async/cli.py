@@ -134,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="pages fetched at once, all shards together (page-number endpoints)",
     )
     exp.add_argument("--shards", type=_count, metavar="N", help="split by created_at into N parts")
+    exp.add_argument(
+        "--dask",
+        metavar="SCHEDULER_ADDRESS",
+        help="run the shards as tasks on this Dask cluster (extra 'dask'; OUT on shared storage)",
+    )
     again = exp.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="finish an interrupted export")
     again.add_argument("--restart", action="store_true", help="discard one and start over")
@@ -203,6 +208,10 @@ def _is_loopback_host(host: str) -> bool:
 async def _cmd_export(args: argparse.Namespace) -> int:
     from ._client import AccuticsClient
 
+    if args.dask:
+        from ._cli_dask import export_on_dask_cli
+
+        return await export_on_dask_cli(args)
     token, base_url = _credentials(args)
     fmt = args.format or ("csv" if args.out.lower().endswith(".csv") else "jsonl")
     search = Search.parse(args.search) if args.search is not None else None

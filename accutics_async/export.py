@@ -66,6 +66,10 @@ merged in shard order, so the result equals the unsharded export sorted by
 ``created_at``. This is how cursor endpoints, inherently sequential, are
 exported in parallel.
 
+On a Dask cluster (:func:`export_on_dask`, extra ``dask``): the same shards
+as tasks, each writing its file and checkpoint to storage every worker
+reaches, merged here; see ``_export_dask``.
+
 Errors: :class:`ExportError` (an ``AccuticsError``) for a checkpoint that
 does not fit or a partial file changed or locked by someone else, its
 subclass :class:`CheckpointExistsError`; API and transport errors from the
@@ -84,6 +88,7 @@ from ._export_core import (
     export_pager,
     read_checkpoint,
 )
+from ._export_dask import export_on_dask
 from ._export_formats import FORMATS
 from ._export_plan import ShardSpec, plan_created_at_shards
 from ._export_shards import export_shard, export_sharded, merge_shards
@@ -100,6 +105,7 @@ __all__ = [
     "ShardSpec",
     "discard_export",
     "export",
+    "export_on_dask",
     "export_pager",
     "export_shard",
     "export_sharded",

@@ -1,0 +1,85 @@
+"""``accutics export ... --shards N --dask SCHEDULER_ADDRESS``: the export as Dask tasks.
+
+This side needs no token: the workers read theirs (``ACCUTICS_TOKEN`` or
+``ACCUTICS_TOKEN_FILE``) and plan the shards too. The base URL, from
+``--base-url`` or this side's ``$ACCUTICS_BASE_URL``, goes with the tasks;
+without either, the workers use their own ``$ACCUTICS_BASE_URL``. Dask's
+own settings (connect timeout, TLS, ...) come from its configuration
+(``DASK_*`` variables, ``~/.config/dask``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from ._cli_output import UsageError, err, progress_bar, summary
+from ._export_core import discard_export, in_thread
+from ._export_dask import export_on_dask
+from ._search import Search, format_sort
+from .errors import TransportError
+
+__all__ = ["export_on_dask_cli"]
+
+
+def _check(args: argparse.Namespace) -> None:
+    if not args.shards:
+        raise UsageError("--dask needs --shards N (one Dask task per shard)")
+    if args.out == "-":
+        raise UsageError("--dask needs a file for --out: the shards are merged into it")
+    if args.token_file:
+        raise UsageError(
+            "--token-file does not apply with --dask: the workers read the token from "
+            "their own environment (ACCUTICS_TOKEN or ACCUTICS_TOKEN_FILE)"
+        )
+
+
+def _connect(address: str) -> Any:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise UsageError("--dask needs distributed: pip install 'accutics-async[dask]'")
+    try:
+        make: Any = Client  # untyped
+        return make(address)
+    except (ValueError, TypeError) as exc:  # an address Dask cannot parse
+        raise UsageError(f"--dask: {exc}")
+    except OSError as exc:  # refused, unreachable, timed out (TimeoutError is an OSError)
+        raise TransportError(f"cannot reach the Dask scheduler at {address}: {exc}")
+
+
+async def export_on_dask_cli(args: argparse.Namespace) -> int:
+    """Run ``accutics export`` with ``--dask``; returns the exit code (0) or raises."""
+    _check(args)
+    fmt = args.format or ("csv" if args.out.lower().endswith(".csv") else "jsonl")
+    search = Search.parse(args.search) if args.search is not None else None
+    sort = format_sort(args.sort) if args.sort is not None else None
+    base_url = args.base_url or os.environ.get("ACCUTICS_BASE_URL") or None
+    dask_client = await in_thread(_connect, args.dask)
+    try:
+        if args.restart:
+            discard_export(args.out)
+        context, progress = progress_bar(args, f"exporting {args.path} on {args.dask}")
+        with context:
+            result = await export_on_dask(
+                dask_client,
+                args.path,
+                args.out,
+                shards=args.shards,
+                format=fmt,
+                search=search,
+                sort=sort,
+                page_size=args.page_size,
+                # --concurrency is one budget for all shards together
+                concurrency=max(1, args.concurrency // args.shards),
+                base_url=base_url,
+                resume=args.resume,
+                progress=progress,
+                fsync=not args.no_fsync,
+                checkpoint_every=args.checkpoint_every,
+            )
+    finally:
+        await in_thread(dask_client.close)
+    err(summary(result))
+    return 0
