@@ -25,7 +25,8 @@ from ._protocol import (
     resolve_link,
     validate_base_url,
 )
-from ._retry import RateLimitGate, RetryPolicy, call_with_retries
+from ._ratelimit import LimiterEvent, RateLimiter, SendControl
+from ._retry import _DEFAULT_GATE_CAP, RateLimitGate, RetryPolicy, call_with_retries
 from ._search import Filter, Search
 from ._transport import RawResponse, Transport
 from ._version import __version__
@@ -55,6 +56,15 @@ def _check_number(name: str, value: float, minimum: float) -> None:
         raise ConfigurationError(f"{name} must be a number >= {minimum}, got {value!r}")
 
 
+def _check_positive(name: str, value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value < float("inf")
+    ):
+        raise ConfigurationError(f"{name} must be a number > 0, got {value!r}")
+
+
 def _scrub(exc: BaseException, redact: Callable[[str], str]) -> None:
     """Apply ``redact`` to ``exc``'s message and text attributes, in place.
 
@@ -79,6 +89,11 @@ class AccuticsClient:
     client's requests in flight, all callers together; ``retry`` is a
     :class:`RetryPolicy` or ``None`` for no retries; ``max_response_bytes``
     caps one body, so a broken server cannot exhaust memory.
+
+    ``rate_limit`` caps the requests per second of this client, all callers
+    together (``None``: no fixed cap). ``adaptive`` (on by default) slows
+    the client down to the server's limit after a 429 and speeds it up again
+    while answers succeed, never above ``rate_limit`` or ``max_concurrency``.
     """
 
     def __init__(
@@ -94,6 +109,8 @@ class AccuticsClient:
         user_agent: str | None = None,
         max_response_bytes: int = 64 * 1024 * 1024,
         max_redirects: int = 5,
+        rate_limit: float | None = None,
+        adaptive: bool = True,
     ) -> None:
         token = token if token is not None else os.environ.get("ACCUTICS_TOKEN")
         # Stripped before the CR/LF check: a token read from a file usually
@@ -115,6 +132,10 @@ class AccuticsClient:
             raise ConfigurationError(f"max_concurrency must be an int >= 1, got {max_concurrency}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a RetryPolicy or None")
+        if rate_limit is not None:
+            _check_positive("rate_limit", rate_limit)
+        if not isinstance(adaptive, bool):
+            raise ConfigurationError(f"adaptive must be True or False, got {adaptive!r}")
         if user_agent is not None and _UNSAFE_HEADER.search(user_agent):
             raise ConfigurationError("user_agent contains CR, LF or NUL")
         self._token = token
@@ -136,8 +157,20 @@ class AccuticsClient:
             max_concurrency=max_concurrency,
             max_response_bytes=int(max_response_bytes),
         )
-        #: Counters: ``requests`` (calls), ``attempts`` and ``retries.<reason>``.
+        #: Counters: ``requests`` (calls), ``attempts``, ``retries.<reason>``
+        #: and the rate limiter's ``limiter.<decision>`` (see LimiterEvent).
         self.stats: Counter[str] = Counter()
+        self._limiter: RateLimiter | None = None
+        if adaptive or rate_limit is not None:
+            control = SendControl(
+                rate_limit=None if rate_limit is None else float(rate_limit),
+                max_concurrency=max_concurrency,
+                adaptive=adaptive,
+                # The shared 429 gate's cap: a longer Retry-After pauses nobody.
+                max_pause=retry.max_backoff if retry is not None else _DEFAULT_GATE_CAP,
+                on_event=self._limiter_event,
+            )
+            self._limiter = RateLimiter(control)
 
     @staticmethod
     def default_user_agent() -> str:
@@ -302,7 +335,7 @@ class AccuticsClient:
         # aiohttp's own redirect handling is off: it would carry the
         # Authorization header to whatever host a Location names.
         for _ in range(self._max_redirects + 1):
-            raw = await self._transport.send(method, url, params=query, headers=headers, body=body)
+            raw = await self._send(method, url, query, headers, body)
             location = raw.headers.get("Location")
             if raw.status not in _REDIRECTS or not location:
                 return raw, url
@@ -314,6 +347,38 @@ class AccuticsClient:
             if raw.status == 303 or (raw.status in (301, 302) and method == "POST"):
                 method, body = "GET", None
         raise APIError(f"more than {self._max_redirects} redirects", status=raw.status)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        body: bytes | None,
+    ) -> RawResponse:
+        """One request on the wire, paced by the rate limiter when there is one."""
+        limiter = self._limiter
+        if limiter is None:
+            return await self._transport.send(method, url, params=query, headers=headers, body=body)
+        ticket = await limiter.acquire()
+        raw: RawResponse | None = None
+        try:
+            raw = await self._transport.send(method, url, params=query, headers=headers, body=body)
+            return raw
+        finally:
+            # No answer (a reset, a timeout, a cancellation) frees the slot too.
+            limiter.answered(ticket, raw.status if raw else None, raw.headers if raw else None)
+
+    def _limiter_event(self, event: LimiterEvent) -> None:
+        self.stats[f"limiter.{event.kind}"] += 1
+        rate = "none" if event.rate is None else f"{event.rate:.1f}/s"
+        log.debug(
+            "rate limiter: %s (rate %s, %d in flight, pause %.3fs)",
+            event.kind,
+            rate,
+            event.concurrency,
+            event.seconds,
+        )
 
     def _redact_text(self, text: str) -> str:
         # A URL is the server's text too (a next link or redirect could embed

@@ -87,6 +87,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of requests per second > 0: {text!r}")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text) if text.isdigit() else -1
     if not 0 <= value <= 65535:
@@ -132,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="pages fetched at once, all shards together (page-number endpoints)",
     )
     exp.add_argument("--shards", type=_count, metavar="N", help="split by created_at into N parts")
+    exp.add_argument(
+        "--rate-limit",
+        type=_rate,
+        metavar="R",
+        help="at most R requests per second, all shards together (default: adapt to 429s)",
+    )
     again = exp.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="finish an interrupted export")
     again.add_argument("--restart", action="store_true", help="discard one and start over")
@@ -222,7 +238,9 @@ async def _cmd_export(args: argparse.Namespace) -> int:
     }
     # --concurrency is the budget for all shards together: the client's cap.
     budget = max(args.concurrency, args.shards or 1)
-    async with AccuticsClient(token, base_url=base_url, max_concurrency=budget) as client:
+    async with AccuticsClient(
+        token, base_url=base_url, max_concurrency=budget, rate_limit=args.rate_limit
+    ) as client:
         with context:
             if args.shards:
                 per_shard = max(1, args.concurrency // args.shards)
