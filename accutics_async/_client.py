@@ -8,12 +8,13 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import orjson
 
+from . import _retry
 from ._models import Response
 from ._pagination import AsyncPager
 from ._protocol import (
@@ -54,6 +55,14 @@ _MIN_REDACTABLE = 8
 def _check_number(name: str, value: float, minimum: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
         raise ConfigurationError(f"{name} must be a number >= {minimum}, got {value!r}")
+
+
+def _retry_clock() -> float:
+    return _retry._clock()
+
+
+def _retry_sleep(seconds: float) -> Awaitable[None]:
+    return _retry._sleep(seconds)
 
 
 def _check_positive(name: str, value: float) -> None:
@@ -170,7 +179,8 @@ class AccuticsClient:
                 max_pause=retry.max_backoff if retry is not None else _DEFAULT_GATE_CAP,
                 on_event=self._limiter_event,
             )
-            self._limiter = RateLimiter(control)
+            # Through the retry module's seams, so a test's fake clock paces both.
+            self._limiter = RateLimiter(control, clock=_retry_clock, sleep=_retry_sleep)
 
     @staticmethod
     def default_user_agent() -> str:
