@@ -12,8 +12,10 @@ pages since the last one are fetched again on resume, never written twice
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -22,9 +24,12 @@ import attrs
 
 from ._export_formats import FORMATS, CsvEncoder, JsonlEncoder
 from ._export_io import (
+    STDOUT,
     ExportPaths,
     PartWriter,
     SavedState,
+    StreamWriter,
+    check_destination,
     read_json,
     read_state,
     remove_quietly,
@@ -104,6 +109,13 @@ def check_format(fmt: str) -> str:
     return fmt
 
 
+def resolve_format(out: str | os.PathLike[str], fmt: str | None) -> str:
+    """``fmt`` if given, else from the suffix of ``out``: ``.csv`` (any case) is CSV, else JSONL."""
+    if fmt is not None:
+        return check_format(fmt)
+    return "csv" if os.fspath(out).lower().endswith(".csv") else "jsonl"
+
+
 async def in_thread(func: Callable[..., T], *args: Any) -> T:
     """Run ``func(*args)`` in the default executor, and never abandon it half done.
 
@@ -132,7 +144,7 @@ def refuse_if_busy(paths: ExportPaths, *, sharded: bool) -> None:
         kind = "an unsharded" if sharded else "a sharded"
         raise CheckpointExistsError(
             f"{kind} export into {paths.out} was interrupted ({other} exists); resume it "
-            "the same way, or discard it first",
+            "the same way, or discard_export() it first",
             path=other,
         )
 
@@ -140,9 +152,21 @@ def refuse_if_busy(paths: ExportPaths, *, sharded: bool) -> None:
 def _refuse_existing(paths: ExportPaths) -> None:
     raise CheckpointExistsError(
         f"an interrupted export into {paths.out} exists ({paths.checkpoint}); pass "
-        "resume=True (--resume) to finish it, or discard it (--restart) to start over",
+        "resume=True to finish it, or discard_export() it to start over",
         path=paths.checkpoint,
     )
+
+
+def check_out(out: str | os.PathLike[str], *, resume: bool) -> ExportPaths:
+    """The paths of an export into ``out``; ``ExportError`` for a destination that cannot work."""
+    paths = ExportPaths.for_out(out)
+    check_destination(paths.out)
+    if paths.out == STDOUT and resume:
+        raise ExportError(
+            "standard output is streamed and not resumable: export to a file to resume",
+            path=STDOUT,
+        )
+    return paths
 
 
 async def export(
@@ -150,7 +174,7 @@ async def export(
     path: PathLike,
     out: str | os.PathLike[str],
     *,
-    format: ExportFormat | str = "jsonl",
+    format: ExportFormat | str | None = None,
     search: Search | Filter | str | None = None,
     sort: str | Sequence[str] | None = None,
     page_size: int | None = None,
@@ -164,18 +188,26 @@ async def export(
 ) -> ExportResult:
     """Export every item of ``client.paginate(path, ...)`` into the file ``out``.
 
-    Returns an :class:`ExportResult`. With ``resume=True`` an interrupted
-    export into ``out`` is finished (or, if there is none, a new one
-    starts). Raises :class:`CheckpointExistsError` (before any request) if
-    one exists and ``resume`` is false, :class:`ExportError` if its
-    checkpoint is for another query or format, and whatever the pager
-    raises (``APIError``, ``TransportError``, ...) after the retries; the
-    partial file and checkpoint then stay for a later ``resume=True``.
+    Returns an :class:`ExportResult`. ``format`` defaults to the suffix of
+    ``out`` (``.csv`` is CSV, anything else JSON Lines). ``out`` is a
+    regular file path, or ``"-"`` for standard output (streamed, not
+    resumable). With ``resume=True`` an interrupted export into ``out`` is
+    finished (or, if there is none, a new one starts). Raises, before any
+    request, :class:`ExportError` for an ``out`` that is a directory,
+    device, FIFO or socket, :class:`CheckpointExistsError` if an interrupted
+    export exists and ``resume`` is false, and :class:`ExportError` if its
+    checkpoint is for another query or format; then whatever the pager
+    raises (``APIError``, ``TransportError``, ...) after the retries: the
+    partial file and checkpoint stay for a later ``resume=True``, unless
+    not a single page had come (then no file is left). OS errors (a full
+    disk) are ``ExportError`` naming the file.
     """
-    paths = ExportPaths.for_out(out)
-    check_format(format)
-    refuse_if_busy(paths, sharded=False)
-    saved = read_state(paths)
+    paths = check_out(out, resume=resume)
+    format = resolve_format(paths.out, format)
+    saved = None
+    if paths.out != STDOUT:
+        refuse_if_busy(paths, sharded=False)
+        saved = read_state(paths)
     if saved is not None and not resume:
         _refuse_existing(paths)
     try:
@@ -192,7 +224,8 @@ async def export(
     except PaginationError as exc:
         raise ExportError(
             f"{paths.checkpoint} belongs to another export (path, search, sort, page size or "
-            f"server differ): {exc}"
+            "server differ); resume with the same arguments, or discard_export() it",
+            path=paths.checkpoint,
         ) from exc
     return await export_pager(
         pager,
@@ -209,7 +242,7 @@ async def export_pager(
     pager: AsyncPager[Any],
     out: str | os.PathLike[str],
     *,
-    format: ExportFormat | str = "jsonl",
+    format: ExportFormat | str | None = None,
     resume: bool = False,
     progress: ProgressCallback | None = None,
     fsync: bool = True,
@@ -226,10 +259,16 @@ async def export_pager(
     """
     if not checkpoint_every >= 0:
         raise ExportError(f"checkpoint_every must be >= 0 seconds, got {checkpoint_every!r}")
-    fmt = check_format(format)
-    paths = ExportPaths.for_out(out)
-    refuse_if_busy(paths, sharded=False)
-    saved = read_state(paths)
+    try:
+        paths = check_out(out, resume=resume)
+    except BaseException:
+        await pager.aclose()
+        raise
+    fmt = resolve_format(paths.out, format)
+    saved = None
+    if paths.out != STDOUT:
+        refuse_if_busy(paths, sharded=False)
+        saved = read_state(paths)
     if saved is not None:
         if not resume:
             _refuse_existing(paths)
@@ -270,7 +309,11 @@ async def _run(
     )
     # Opened here, not in a thread: it is quick, and a cancelled thread hand-off
     # could lose the open file.
-    writer = PartWriter(paths, offset=state.offset, fsync=fsync)
+    writer: PartWriter | StreamWriter = (
+        StreamWriter(sys.stdout.buffer)
+        if paths.out == STDOUT
+        else PartWriter(paths, offset=state.offset, fsync=fsync)
+    )
     committed = state
     last_commit = time.monotonic()
     try:
@@ -308,11 +351,18 @@ async def _run(
         committed = state
         size = await in_thread(writer.finish, columns if encoder.needs_rewrite else None)
     except BaseException:
-        if state is not committed:
+        if saved is None and state.pages == 0:
+            # Not a single page came (a 401, a 404, no connection): nothing
+            # to resume, so nothing is left behind.
+            writer.discard()
+        elif state is not committed:
             # Stopped for any reason (an error, Ctrl-C, a cancelled task):
             # keep every page written so far. Synchronous on purpose: the
-            # task may be cancelled, and this must not be interrupted.
-            writer.commit(state)
+            # task may be cancelled, and this must not be interrupted. If
+            # even that fails (a full disk), the last commit still stands
+            # and the first error is the one to report.
+            with contextlib.suppress(ExportError):
+                writer.commit(state)
         raise
     finally:
         writer.close()

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import IO, Any
 
 import orjson
@@ -46,6 +47,25 @@ def _plain(item: Any) -> Any:
     return item if isinstance(item, (dict, list, str, int, float)) else CONVERTER.unstructure(item)
 
 
+def _json_default(value: Any) -> Any:
+    # orjson writes UUIDs, dates, datetimes and Enums itself; a Decimal is
+    # written as its exact text, as a string (a float could round it).
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+# The API's JSON form of typed values (what a model= item's fields came
+# from): UUIDs and dates as strings, UTC datetimes in ISO 8601 with "Z" as
+# the API writes them (orjson's default is "+00:00"), Enums as their value.
+_JSON_OPTION = orjson.OPT_UTC_Z
+
+
+def to_json(value: Any, option: int = 0) -> bytes:
+    """``value`` as compact JSON in the API's form; ``TypeError`` for what JSON cannot hold."""
+    return orjson.dumps(value, default=_json_default, option=_JSON_OPTION | option)
+
+
 class JsonlEncoder:
     """JSON Lines: one compact JSON object per line, UTF-8, ``\\n`` after each."""
 
@@ -53,9 +73,7 @@ class JsonlEncoder:
 
     def encode(self, items: Sequence[Any]) -> bytes:
         try:
-            return b"".join(
-                orjson.dumps(_plain(item), option=orjson.OPT_APPEND_NEWLINE) for item in items
-            )
+            return b"".join(to_json(_plain(item), orjson.OPT_APPEND_NEWLINE) for item in items)
         except TypeError as exc:
             raise ExportError(f"a record cannot be written as JSON: {exc}") from exc
 
@@ -78,9 +96,12 @@ def _cell(value: Any) -> str:
     if isinstance(value, int):
         return str(int(value))
     try:
-        return orjson.dumps(value).decode()
+        text = to_json(value)
     except TypeError as exc:
         raise ExportError(f"a field cannot be written as JSON text: {exc}") from exc
+    # A typed scalar (UUID, date, datetime, Decimal, a str Enum) is a JSON
+    # string: the cell is its text, not the text wrapped in quotes again.
+    return str(orjson.loads(text)) if text[:1] == b'"' else text.decode()
 
 
 class CsvEncoder:

@@ -25,8 +25,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 import attrs
@@ -39,10 +40,14 @@ if sys.platform != "win32":  # no flock on Windows: a second writer is not detec
     import fcntl
 
 __all__ = [
+    "STDOUT",
     "ExportPaths",
     "PartWriter",
     "SavedState",
+    "StreamWriter",
+    "check_destination",
     "merge_files",
+    "os_errors",
     "read_state",
     "remove_quietly",
     "write_json_atomic",
@@ -50,6 +55,17 @@ __all__ = [
 
 CHECKPOINT_KIND = "accutics_async.export"
 CHECKPOINT_VERSION = 1
+#: ``out`` for standard output: streamed, with no partial file and no checkpoint.
+STDOUT = "-"
+
+# What a destination that is not a regular file is, for the error message.
+_FILE_KINDS = (
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISCHR, "device"),
+    (stat.S_ISBLK, "device"),
+    (stat.S_ISFIFO, "fifo"),
+    (stat.S_ISSOCK, "socket"),
+)
 
 
 @attrs.frozen
@@ -79,6 +95,54 @@ class ExportPaths:
         return self.out + ".part.rewrite"
 
 
+# -- the destination and OS errors ---------------------------------------------------
+
+
+def check_destination(out: str) -> None:
+    """Raise ``ExportError`` unless ``out`` is ``-`` or a path a regular file can go to.
+
+    Called before any request: the final ``os.replace`` would swap a device
+    node, a FIFO or a socket for a regular file (``/dev/full`` "succeeding"
+    on a full disk), and cannot replace a directory at all. A symbolic link
+    is judged by what it points to. A missing file is fine if its directory
+    exists.
+    """
+    if out == STDOUT:
+        return
+    try:
+        mode = os.stat(out).st_mode
+    except FileNotFoundError:
+        folder = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(folder):
+            raise ExportError(
+                f"cannot write {out}: the directory {folder} does not exist", path=out
+            )
+        return
+    except OSError as exc:
+        raise os_error(exc, out)
+    for test, kind in _FILE_KINDS:
+        if test(mode):
+            raise ExportError(
+                f"{out} is a {kind}, not a regular file: export to a file path, "
+                f"or to {STDOUT!r} for standard output",
+                path=out,
+            )
+
+
+def os_error(exc: OSError, path: str) -> ExportError:
+    """``exc`` as an ``ExportError`` that names ``path`` (``raise os_error(...) from exc``)."""
+    return ExportError(f"cannot write {path}: {exc.strerror or exc}", path=path)
+
+
+@contextlib.contextmanager
+def os_errors(path: str) -> Iterator[None]:
+    """Turn an ``OSError`` in the block into an ``ExportError`` naming ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        raise os_error(exc, path) from exc
+
+
 # -- the partial file and the checkpoint ---------------------------------------------
 
 
@@ -97,14 +161,24 @@ def fsync_dir(path: str) -> None:
 
 
 def write_json_atomic(path: str, data: Any, *, fsync: bool) -> None:
-    """Replace ``path`` with ``data`` as JSON: readers see the old or the new file, never half."""
+    """Replace ``path`` with ``data`` as JSON: readers see the old or the new file, never half.
+
+    On failure (a full disk, say) the old file stays as it was, the
+    temporary file is removed, and ``ExportError`` names ``path``.
+    """
     tmp = path + ".tmp"
-    with open(tmp, "wb") as handle:
-        handle.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-        handle.flush()
-        if fsync:
-            os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    payload = orjson.dumps(data, option=orjson.OPT_INDENT_2)
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            if fsync:
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise os_error(exc, path) from exc
 
 
 def read_json(path: str) -> Any:
@@ -200,26 +274,31 @@ class PartWriter:
         self._fsync = fsync
         # Opened without truncating, locked, and only then cut back: a second
         # export into the same file must fail before it destroys anything.
-        fd = os.open(paths.part, os.O_RDWR | os.O_CREAT, 0o666)
-        self._file: IO[bytes] = os.fdopen(fd, "r+b")
+        with os_errors(paths.part):
+            fd = os.open(paths.part, os.O_RDWR | os.O_CREAT, 0o666)
+            self._file: IO[bytes] = os.fdopen(fd, "r+b")
         try:
             lock(self._file, paths.out)
-            size = os.fstat(fd).st_size
-            if size < offset:
-                raise ExportError(
-                    f"{paths.part} is shorter ({size} bytes) than its checkpoint says "
-                    f"({offset}); it was changed outside this export. Start over."
-                )
-            self._file.truncate(offset)
-            self._file.seek(offset)
+            with os_errors(paths.part):
+                size = os.fstat(fd).st_size
+                if size < offset:
+                    raise ExportError(
+                        f"{paths.part} is shorter ({size} bytes) than its checkpoint says "
+                        f"({offset}); it was changed outside this export. Start over.",
+                        path=paths.part,
+                    )
+                if size > offset:
+                    self._file.truncate(offset)
+                self._file.seek(offset)
         except BaseException:
-            self._file.close()
+            self.close()
             raise
         self.offset = offset
 
     def append(self, data: bytes) -> None:
         """Append ``data`` (buffered; made durable by the next :meth:`commit`)."""
-        self._file.write(data)
+        with os_errors(self._paths.part):
+            self._file.write(data)
         self.offset += len(data)
 
     def commit(self, state: SavedState) -> None:
@@ -228,9 +307,10 @@ class PartWriter:
         The order is the point: the checkpoint never names bytes the file
         might not hold after a crash.
         """
-        self._file.flush()
-        if self._fsync:
-            os.fsync(self._file.fileno())
+        with os_errors(self._paths.part):
+            self._file.flush()
+            if self._fsync:
+                os.fsync(self._file.fileno())
         write_json_atomic(
             self._paths.checkpoint,
             attrs.evolve(state, offset=self.offset).to_json(),
@@ -244,28 +324,80 @@ class PartWriter:
         crash in between leaves a "done" checkpoint that finishes on resume.
         """
         paths = self._paths
-        self._file.flush()
-        if self._fsync:
-            os.fsync(self._file.fileno())
+        with os_errors(paths.part):
+            self._file.flush()
+            if self._fsync:
+                os.fsync(self._file.fileno())
         if csv_columns is not None:
-            with open(paths.rewrite, "wb") as dst:
-                finish_csv(paths.part, csv_columns, dst)
-                dst.flush()
-                if self._fsync:
-                    os.fsync(dst.fileno())
-            os.replace(paths.rewrite, paths.out)
+            try:
+                with open(paths.rewrite, "wb") as dst:
+                    finish_csv(paths.part, csv_columns, dst)
+                    dst.flush()
+                    if self._fsync:
+                        os.fsync(dst.fileno())
+            except OSError as exc:
+                remove_quietly(paths.rewrite)
+                raise os_error(exc, paths.rewrite) from exc
+            with os_errors(paths.out):
+                os.replace(paths.rewrite, paths.out)
             self.close()
-            os.remove(paths.part)
+            remove_quietly(paths.part)
         else:
             self.close()  # Windows cannot rename an open file
-            os.replace(paths.part, paths.out)
+            with os_errors(paths.out):
+                os.replace(paths.part, paths.out)
         if self._fsync:
             fsync_dir(paths.out)
         remove_quietly(paths.checkpoint)
         return os.path.getsize(paths.out)
 
+    def discard(self) -> None:
+        """Remove the partial file (still locked, so no other export has it) and close it."""
+        remove_quietly(self._paths.part)
+        self.close()
+
     def close(self) -> None:
-        self._file.close()
+        # Whatever a failed close could not flush is after the last commit:
+        # a resume fetches it again, so the error adds nothing.
+        with contextlib.suppress(OSError):
+            self._file.close()
+
+
+class StreamWriter:
+    """The :class:`PartWriter` interface over standard output: streamed, nothing to resume.
+
+    Each page is flushed as it is written, so a reader down a pipe sees
+    records as they come.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self.offset = 0
+
+    def append(self, data: bytes) -> None:
+        with os_errors(STDOUT):
+            self._stream.write(data)
+            self._stream.flush()
+        self.offset += len(data)
+
+    def commit(self, state: SavedState) -> None:
+        """Nothing to commit: standard output keeps no checkpoint."""
+
+    def finish(self, csv_columns: Sequence[str] | None) -> int:
+        if csv_columns is not None:
+            raise ExportError(
+                "a later record brought new CSV columns, and a header already written to "
+                "standard output cannot be widened: export CSV with changing columns to a file",
+                path=STDOUT,
+            )
+        return self.offset
+
+    def discard(self) -> None:
+        """Nothing to remove."""
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._stream.flush()
 
 
 # -- merging shard files -------------------------------------------------------------
@@ -280,17 +412,21 @@ def merge_files(sources: Sequence[str], out: str, tmp: str, fmt: str, *, fsync: 
     one unsharded export writes; rows are copied as is where a shard's
     header already equals it, else their raw fields are moved into place.
     """
-    with open(tmp, "wb") as dst:
-        if fmt == "jsonl":
-            for source in sources:
-                with open(source, "rb") as src:
-                    shutil.copyfileobj(src, dst, 1 << 20)
-        else:
-            merge_csv(sources, dst)
-        dst.flush()
-        if fsync:
-            os.fsync(dst.fileno())
-    os.replace(tmp, out)
+    try:
+        with open(tmp, "wb") as dst:
+            if fmt == "jsonl":
+                for source in sources:
+                    with open(source, "rb") as src:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+            else:
+                merge_csv(sources, dst)
+            dst.flush()
+            if fsync:
+                os.fsync(dst.fileno())
+        os.replace(tmp, out)
+    except OSError as exc:
+        remove_quietly(tmp)
+        raise os_error(exc, exc.filename if isinstance(exc.filename, str) else out) from exc
     if fsync:
         fsync_dir(out)
     return os.path.getsize(out)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._converter import parse_datetime
-from ._export_core import ExportFormat, check_format
+from ._export_core import ExportFormat, resolve_format
 from ._export_formats import FORMATS
 from ._protocol import Params, encode_params
 from ._search import F, Filter, Search, format_sort, parse_sort, to_wire
@@ -24,7 +24,7 @@ from .errors import ExportError
 if TYPE_CHECKING:
     from ._client import AccuticsClient
 
-__all__ = ["ShardSpec", "plan_created_at_shards"]
+__all__ = ["ShardSpec", "check_shard_sort", "plan_created_at_shards"]
 
 
 def _optional(kind: type) -> Any:
@@ -87,6 +87,26 @@ def _timestamp(record: Any, field: str) -> int:
     return int(when.timestamp() // 1)  # whole seconds: the API strips fractions in filters
 
 
+def check_shard_sort(sort: str | Sequence[str] | None, field: str) -> str:
+    """The sort of a sharded export (default ``field``); ``ExportError`` if shards cannot keep it.
+
+    Shards are ``field`` ranges merged one after another, so the merged file
+    is in the order of one unsharded export only when the sort's first key
+    is ``field`` (ascending or descending). Merging by any other key would
+    have to reproduce the server's order of ties, which the API does not
+    document; so such a sort is refused rather than silently changed.
+    """
+    sort_text = format_sort(sort) or field
+    first = parse_sort(sort_text)[0]
+    if first.field != field:
+        raise ExportError(
+            f"a sharded export is cut into {field} ranges and merged in {field} order, so it "
+            f"cannot keep the sort {sort_text!r} (first key {first.field!r}): sort by {field} "
+            f"or -{field} first, or export without shards"
+        )
+    return sort_text
+
+
 async def _edge(client: AccuticsClient, path: str, sort: str, **query: Any) -> Any:
     page = await client.paginate(path, sort=sort, page_size=1, **query).first_page()
     return page.items[0] if page.items else None
@@ -102,7 +122,7 @@ async def plan_created_at_shards(
     sort: str | Sequence[str] | None = None,
     page_size: int | None = None,
     params: Params | None = None,
-    format: ExportFormat | str = "jsonl",
+    format: ExportFormat | str | None = None,
     concurrency: int = 1,
     field: str = "created_at",
 ) -> list[ShardSpec]:
@@ -117,15 +137,17 @@ async def plan_created_at_shards(
 
     ``sort`` defaults to ``field``; if it starts with ``-field`` the shards
     are listed newest first, so the merged file is in the order of one
-    unsharded export. With a sort on another field the merged file is
-    ordered by shard first. Raises ``ExportError`` if ``field`` does not
-    hold ISO timestamps, ``SearchSyntaxError`` for a bad search or sort.
+    unsharded export. A sort whose first key is another field raises
+    ``ExportError`` before any request (:func:`check_shard_sort`).
+    ``format`` defaults to the suffix of ``out``. Raises ``ExportError`` if
+    ``field`` does not hold ISO timestamps, ``SearchSyntaxError`` for a bad
+    search or sort.
     """
     if not isinstance(shards, int) or shards < 1:
         raise ExportError(f"shards must be an int >= 1, got {shards!r}")
-    check_format(format)
+    format = resolve_format(out, format)
     base = Search.parse(to_wire(search) or "")
-    sort_text = format_sort(sort) or field
+    sort_text = check_shard_sort(sort, field)
     first_key = parse_sort(sort_text)[0]
     pairs = tuple((k, str(v)) for k, v in encode_params(params))
     query: dict[str, Any] = {"search": base, "params": pairs}

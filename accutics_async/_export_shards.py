@@ -26,20 +26,22 @@ from ._export_core import (
     ExportProgress,
     ExportResult,
     ProgressCallback,
-    check_format,
     discard_export,
     export,
     in_thread,
     refuse_if_busy,
+    resolve_format,
 )
 from ._export_io import (
+    STDOUT,
     ExportPaths,
+    check_destination,
     merge_files,
     read_json,
     remove_quietly,
     write_json_atomic,
 )
-from ._export_plan import ShardSpec, plan_created_at_shards
+from ._export_plan import ShardSpec, check_shard_sort, plan_created_at_shards
 from ._protocol import Params, encode_params
 from ._search import Filter, Search, format_sort, to_wire
 from .errors import CheckpointExistsError, ExportError
@@ -91,6 +93,7 @@ class _Plan:
     query: dict[str, Any]  # what was asked for, so a resume for another query is refused
     done: dict[str, dict[str, Any]] = attrs.field(factory=dict)
     merged: bool = False
+    requested: int | None = None  # shards asked for (fewer may exist); for the CLI's checks
 
     def save(self, path: str, fsync: bool) -> None:
         data = {
@@ -101,6 +104,7 @@ class _Plan:
             "shards": [spec.to_dict() for spec in self.specs],
             "done": self.done,
             "merged": self.merged,
+            "requested_shards": self.requested,
         }
         write_json_atomic(path, data, fsync=fsync)
 
@@ -122,6 +126,7 @@ class _Plan:
             query,
             done,
             bool(data.get("merged")),
+            requested if isinstance(requested := data.get("requested_shards"), int) else None,
         )
 
 
@@ -174,7 +179,7 @@ async def export_sharded(
     out: str | os.PathLike[str],
     *,
     shards: int = 4,
-    format: ExportFormat | str = "jsonl",
+    format: ExportFormat | str | None = None,
     search: Search | Filter | str | None = None,
     sort: str | Sequence[str] | None = None,
     page_size: int | None = None,
@@ -194,10 +199,24 @@ async def export_sharded(
     writes for the same query sorted by ``field``. Raises
     :class:`CheckpointExistsError` if an interrupted sharded export into
     ``out`` exists and ``resume`` is false; if a shard fails the others are
-    cancelled (keeping their checkpoints) and its error is raised.
+    cancelled (keeping their checkpoints) and its error is raised. If that
+    happens before any shard got a page, no file is left behind.
+
+    ``format`` defaults to the suffix of ``out``. Before any request,
+    :class:`ExportError` is raised for an ``out`` that is not a regular file
+    path (standard output included: shards need files beside ``out``) and
+    for a ``sort`` whose first key is not ``field`` (see
+    :func:`check_shard_sort`).
     """
     paths = ExportPaths.for_out(out)
-    check_format(format)
+    if paths.out == STDOUT:
+        raise ExportError(
+            "a sharded export cannot go to standard output: its shards need files beside it",
+            path=STDOUT,
+        )
+    check_destination(paths.out)
+    format = resolve_format(paths.out, format)
+    check_shard_sort(sort, field)
     refuse_if_busy(paths, sharded=True)
     started = time.monotonic()
     query = {
@@ -212,16 +231,20 @@ async def export_sharded(
     if plan is not None and not resume:
         raise CheckpointExistsError(
             f"an interrupted sharded export into {paths.out} exists ({paths.plan}); pass "
-            "resume=True (--resume) to finish it, or discard it (--restart) to start over",
+            "resume=True to finish it, or discard_export() it to start over",
             path=paths.plan,
         )
     if plan is not None and plan.format != format:
-        raise ExportError(f"{paths.plan} is for a {plan.format} export, not {format}")
+        raise ExportError(
+            f"{paths.plan} is for a {plan.format} export, not {format}", path=paths.plan
+        )
     if plan is not None and plan.query != query:
         raise ExportError(
             f"{paths.plan} belongs to another export (path, search, sort, page size or "
-            "parameters differ); resume with the same arguments, or discard it"
+            "parameters differ); resume with the same arguments, or discard_export() it",
+            path=paths.plan,
         )
+    fresh = plan is None
     if plan is None:
         specs = await plan_created_at_shards(
             client,
@@ -239,11 +262,16 @@ async def export_sharded(
         for spec in specs:  # leftovers of an earlier, abandoned plan
             discard_export(spec.out)
             remove_quietly(spec.out)
-        plan = _Plan(specs, format, query)
+        plan = _Plan(specs, format, query, requested=shards)
         await in_thread(plan.save, paths.plan, fsync)
     tally = _Tally(plan, progress, started)
     if not plan.merged:
-        await _run_shards(client, plan, paths, tally, fsync, checkpoint_every)
+        try:
+            await _run_shards(client, plan, paths, tally, fsync, checkpoint_every)
+        except BaseException:
+            if fresh and not plan.done and not _any_committed(plan):
+                discard_export(paths.out)  # failed before any shard got a page
+            raise
     size = await in_thread(_merge, plan, paths, fsync)
     total = tally.total()
     return ExportResult(
@@ -256,6 +284,10 @@ async def export_sharded(
         resumed_records=total.resumed_records,
         total_items=total.total_items,
     )
+
+
+def _any_committed(plan: _Plan) -> bool:
+    return any(os.path.exists(ExportPaths.for_out(s.out).checkpoint) for s in plan.specs)
 
 
 def merge_shards(

@@ -386,6 +386,19 @@ def _interrupted(args: argparse.Namespace, signum: int) -> int:
     return 128 + signum
 
 
+def _message(exc: BaseException) -> str:
+    """The one-line message for ``exc``, in the command's terms (flags, not Python arguments)."""
+    if isinstance(exc, CheckpointExistsError):
+        out = (exc.path or "").removesuffix(".checkpoint.json").removesuffix(".shards.json")
+        return (
+            f"an interrupted export into {out} exists ({exc.path}): run the same command "
+            "with --resume to finish it, or with --restart to discard it and start over"
+        )
+    if isinstance(exc, (errors.AccuticsError, OSError)):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _exit_code(exc: BaseException) -> int:
     for kind, code in EXIT_CODES:
         if isinstance(exc, kind):
@@ -406,10 +419,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         if os.environ.get("ACCUTICS_DEBUG"):
             raise
-        code = _exit_code(exc)
-        known = isinstance(exc, (errors.AccuticsError, OSError))
-        err(f"error: {exc}" if known else f"error: {type(exc).__name__}: {exc}")
-        return code
+        err(f"error: {_message(exc)}")
+        return _exit_code(exc)
     if signum is not None:
         if args.command == "fake-server":
             return EXIT_OK

@@ -100,7 +100,16 @@ class PaginationError(AccuticsError):
 
 
 class ExportError(AccuticsError):
-    """An export cannot start or go on: a bad or mismatched checkpoint, a locked or altered file."""
+    """An export cannot start or go on: a bad or mismatched checkpoint, a locked or altered file.
+
+    ``path`` is the file concerned, where there is one (an OS error such as
+    a full disk is raised as an ``ExportError`` naming it, the ``OSError``
+    as its ``__cause__``).
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class CheckpointExistsError(ExportError):
@@ -110,8 +119,7 @@ class CheckpointExistsError(ExportError):
     """
 
     def __init__(self, message: str, *, path: str) -> None:
-        super().__init__(message)
-        self.path = path
+        super().__init__(message, path=path)
 
 
 class TransportError(AccuticsError):

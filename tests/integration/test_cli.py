@@ -270,6 +270,8 @@ def test_an_interrupted_export_needs_resume_or_restart(
     assert code == 2
     assert "--resume" in err
     assert "--restart" in err
+    assert "resume=True" not in err  # flags, not Python arguments
+    assert "discard_export" not in err
     code, _, err = run([*argv, "--restart"], capsys)
     assert code == 0
     assert len(ids(out)) == N
