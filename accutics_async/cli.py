@@ -236,8 +236,9 @@ async def _cmd_export(args: argparse.Namespace) -> int:
         "fsync": not args.no_fsync,
         "checkpoint_every": args.checkpoint_every,
     }
-    # --concurrency is the budget for all shards together: the client's cap.
-    budget = max(args.concurrency, args.shards or 1)
+    # --concurrency is the budget for all shards together: the client's cap,
+    # which the shards queue for (never raised to the number of shards).
+    budget = args.concurrency
     async with AccuticsClient(
         token, base_url=base_url, max_concurrency=budget, rate_limit=args.rate_limit
     ) as client:

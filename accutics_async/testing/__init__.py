@@ -77,6 +77,15 @@ Writes
     author/updater is the API user, timestamps come from a logical clock
     after every generated one, and editing a matched record makes it
     ``outdated``. New records are newest, so they come last by default.
+Clock and changes
+    Writes are stamped by a logical clock (one second after the previous
+    write) unless ``clock=FakeClock(...)`` is given: then the test sets the
+    time, so many writes can share one second and a write can commit
+    "late" (stamped earlier than records already served).
+    ``server.create_record(fields, stamp=)``, ``server.update_record(id,
+    fields, stamp=)`` and ``server.after_pages(n, action)`` (run ``action``
+    right after the n-th listing page from now) change data under a walk;
+    ``server.stats.items_served`` counts records in listing pages.
 Faults
     See :class:`FaultSpec` for the compact syntax; determinism holds for one
     request order (concurrent requests are drawn in arrival order).
@@ -99,6 +108,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._clock import FakeClock
     from ._data import generate_record, generate_records
     from ._faults import FaultSpec
     from ._server import FakeAccuticsServer, make_token, serve_forever
@@ -106,6 +116,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FakeAccuticsServer",
+    "FakeClock",
     "FaultSpec",
     "RequestRecord",
     "ServerStats",
@@ -122,6 +133,7 @@ _WHERE = {
     "make_token": "._server",
     "serve_forever": "._server",
     "FaultSpec": "._faults",
+    "FakeClock": "._clock",
     "RequestRecord": "._stats",
     "ServerStats": "._stats",
     "generate_record": "._data",

@@ -64,8 +64,29 @@ class FakeApi:
         self.default_page_size = default_page_size
         self.stats = stats
         self.fault_plan: FaultPlan | None = None
-        self._pages: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._pages: OrderedDict[tuple[Any, ...], tuple[bytes, int]] = OrderedDict()
         self._pages_version = dataset.version
+        # Listing pages answered so far, and actions due after the n-th one
+        # (FakeAccuticsServer.after_pages): changes between pages of a walk.
+        self.listing_pages = 0
+        self._after_pages: list[tuple[int, Callable[[], object]]] = []
+
+    def after_pages(self, count: int, action: Callable[[], object]) -> None:
+        """Run ``action()`` once, right after the ``count``-th listing page from now is built."""
+        if count < 0:
+            raise ValueError(f"count must be >= 0, got {count}")
+        if count == 0:
+            action()
+            return
+        self._after_pages.append((self.listing_pages + count, action))
+
+    def _listing_served(self, items: int) -> None:
+        self.listing_pages += 1
+        self.stats.items_served += items
+        due = [action for when, action in self._after_pages if when <= self.listing_pages]
+        self._after_pages = [(w, a) for w, a in self._after_pages if w > self.listing_pages]
+        for action in due:
+            action()
 
     def make_app(self, base_path: str) -> web.Application:
         """Return the application with every route under ``base_path``."""
@@ -229,18 +250,21 @@ class FakeApi:
             self._int_param(request, "page_size", self.default_page_size), self.max_page_size
         )
 
-    def _cached(self, key: tuple[Any, ...], build: Callable[[], bytes]) -> bytes:
+    def _cached(self, key: tuple[Any, ...], build: Callable[[], tuple[bytes, int]]) -> bytes:
+        """The body of a listing page (built, or from the cache); counts it as served."""
         if self._pages_version != self.dataset.version:
             self._pages.clear()
             self._pages_version = self.dataset.version
-        body = self._pages.get(key)
-        if body is None:
-            body = build()
-            self._pages[key] = body
+        cached = self._pages.get(key)
+        if cached is None:
+            cached = build()
+            self._pages[key] = cached
             if len(self._pages) > _PAGE_CACHE_SIZE:
                 self._pages.popitem(last=False)
         else:
             self._pages.move_to_end(key)
+        body, count = cached
+        self._listing_served(count)
         return body
 
     @staticmethod
@@ -257,14 +281,13 @@ class FakeApi:
         search, sort, params = self._kept_params(request, size)
         url = request.url.with_query(None)
 
-        def build() -> bytes:
+        def build() -> tuple[bytes, int]:
             handles, _ = self.dataset.query(search, sort)
             start = (page - 1) * size
             items = [self.dataset.record(h) for h in handles[start : start + size]]
             meta = page_number_meta(url, params, page, size, len(handles))
-            return orjson.dumps(
-                {"data": items, "meta": {"endpoint": "records.index", "pagination": meta}}
-            )
+            body = {"data": items, "meta": {"endpoint": "records.index", "pagination": meta}}
+            return orjson.dumps(body), len(items)
 
         return json_response(self._cached(("index", str(url), search, sort, page, size), build))
 
@@ -274,7 +297,7 @@ class FakeApi:
         search, sort, params = self._kept_params(request, size)
         url = request.url.with_query(None)
 
-        def build() -> bytes:
+        def build() -> tuple[bytes, int]:
             handles, spec = self.dataset.query(search, sort)
             start = 0
             if cursor is not None:
@@ -284,9 +307,8 @@ class FakeApi:
             if items and start + size < len(handles):
                 next_cursor = encode_cursor(spec, record_key(spec, items[-1]))
             meta = cursor_meta(url, params, size, cursor, next_cursor)
-            return orjson.dumps(
-                {"data": items, "meta": {"endpoint": "records.cursor", "pagination": meta}}
-            )
+            body = {"data": items, "meta": {"endpoint": "records.cursor", "pagination": meta}}
+            return orjson.dumps(body), len(items)
 
         return json_response(self._cached(("cursor", str(url), search, sort, cursor, size), build))
 

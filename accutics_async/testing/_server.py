@@ -6,7 +6,8 @@ import asyncio
 import base64
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -14,7 +15,11 @@ import orjson
 from aiohttp import web
 
 from ._api import CURSOR_ENDPOINT, PAGE_ENDPOINT, FakeApi
+from ._clock import FakeClock, to_epoch
+from ._data import generate_record
 from ._faults import FaultPlan, FaultSpec
+from ._query import QueryError
+from ._schema import WRITABLE_FIELDS
 from ._stats import RequestRecord, ServerStats
 from ._store import Dataset
 
@@ -47,6 +52,10 @@ class FakeAccuticsServer:
     records endpoint answers it 403 ``authorization``) likewise. ``faults``
     is a :class:`FaultSpec` or its compact text. ``default_page_size`` is the
     page size when none is asked for (default: ``max_page_size``).
+    ``clock`` (a :class:`FakeClock`) stamps writes (``created_at``,
+    ``updated_at``); without one each write is stamped one second after the
+    previous one. An unset clock starts just after the newest generated
+    timestamp.
     """
 
     page_endpoint = PAGE_ENDPOINT
@@ -67,6 +76,7 @@ class FakeAccuticsServer:
         base_path: str = "/v1",
         request_log_size: int = 10_000,
         shutdown_timeout: float = 2.0,
+        clock: FakeClock | None = None,
     ) -> None:
         if max_page_size < 1:
             raise ValueError(f"max_page_size must be >= 1, got {max_page_size}")
@@ -81,6 +91,11 @@ class FakeAccuticsServer:
         self.host = host
         self.base_path = base_path
         self.dataset = Dataset(records, seed)
+        self.clock = clock
+        if clock is not None:
+            if clock.now is None:
+                clock.now = self.dataset.logical_now + 1
+            self.dataset.clock = clock
         self.stats = ServerStats(log_size=request_log_size)
         self._api = FakeApi(
             self.dataset,
@@ -209,6 +224,69 @@ class FakeAccuticsServer:
         if handle is None:
             raise KeyError(record_id)
         return self.dataset.delete(handle)
+
+    def create_record(
+        self,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        stamp: int | str | datetime | None = None,
+    ) -> dict[str, Any]:
+        """Add a record as ``POST`` would and return it.
+
+        ``fields`` are writable fields (default: those of a generated
+        record). ``stamp`` (UTC seconds, ISO Zulu text or an aware datetime)
+        is its ``created_at``/``updated_at``, default the clock; a stamp
+        earlier than records already served is a "late" commit. Raises
+        ``ValueError`` for bad fields.
+        """
+        if fields is None:
+            generated = generate_record(self.seed, self.dataset.next_handle)
+            fields = {k: v for k, v in generated.items() if k in WRITABLE_FIELDS}
+        return self._write(lambda when: self.dataset.create(dict(fields), stamp=when), stamp)
+
+    def update_record(
+        self,
+        record_id: str,
+        fields: Mapping[str, Any] | None = None,
+        *,
+        stamp: int | str | datetime | None = None,
+    ) -> dict[str, Any]:
+        """Change a record as ``PATCH`` would (``fields``: default none) and return it.
+
+        Its ``updated_at`` becomes ``stamp`` (as for :meth:`create_record`),
+        default the clock. Raises ``KeyError`` for an unknown id and
+        ``ValueError`` for bad fields.
+        """
+        handle = self.dataset.find(record_id)
+        if handle is None:
+            raise KeyError(record_id)
+        body = dict(fields or {})
+        return self._write(
+            lambda when: self.dataset.update(handle, body, partial=True, stamp=when), stamp
+        )
+
+    @staticmethod
+    def _write(
+        change: Callable[[int | None], dict[str, Any]], stamp: int | str | datetime | None
+    ) -> dict[str, Any]:
+        when = None if stamp is None else to_epoch(stamp)
+        try:
+            return change(when)
+        except QueryError as exc:
+            raise ValueError(f"{exc}: {exc.data}") from exc
+
+    def after_pages(self, count: int, action: Callable[[], object]) -> None:
+        """Run ``action()`` once, right after the ``count``-th listing page from now is built.
+
+        Either listing endpoint counts. The page itself is already built, so
+        the change shows from the next page on: data changing under a walk.
+        """
+        self._api.after_pages(count, action)
+
+    @property
+    def listing_pages(self) -> int:
+        """How many listing pages (either endpoint) have been answered."""
+        return self._api.listing_pages
 
     def get_record(self, record_id: str) -> dict[str, Any] | None:
         """Return the record with this id, or ``None``."""

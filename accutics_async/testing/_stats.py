@@ -29,13 +29,14 @@ class RequestRecord:
     fault: str | None = None
 
 
-@attrs.define
+@attrs.define(repr=False)
 class ServerStats:
     """Counters of a running fake server; :meth:`reset` zeroes them.
 
     ``requests_by_path`` counts by path without query string, ``faults`` by
     fault kind (``"503"``, ``"reset"``, ``"truncate"``, ``"html"``, and
-    ``"latency"`` for delayed requests). ``log`` keeps the last
+    ``"latency"`` for delayed requests); ``items_served`` counts the records
+    in listing pages answered. ``log`` keeps the last
     ``log_size`` requests.
     """
 
@@ -46,10 +47,21 @@ class ServerStats:
     requests_by_path: Counter[str] = attrs.field(factory=Counter)
     requests_by_endpoint: Counter[str] = attrs.field(factory=Counter)
     faults: Counter[str] = attrs.field(factory=Counter)
+    items_served: int = 0  # records in the listing pages answered
     log: deque[RequestRecord] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.log = deque(maxlen=self.log_size)
+
+    def __repr__(self) -> str:
+        # Counts only: the log holds up to log_size requests with their
+        # headers (the token among them), too much and too secret to print.
+        return (
+            f"ServerStats(total_requests={self.total_requests}, in_flight={self.in_flight}, "
+            f"peak_in_flight={self.peak_in_flight}, endpoints={dict(self.requests_by_endpoint)}, "
+            f"faults={dict(self.faults)}, paths={len(self.requests_by_path)}, "
+            f"log=<{len(self.log)} requests>)"
+        )
 
     def begin(self, request: web.BaseRequest, endpoint: str | None) -> RequestRecord:
         """Count a request that has just arrived and return its log entry."""
@@ -78,4 +90,5 @@ class ServerStats:
         self.requests_by_path.clear()
         self.requests_by_endpoint.clear()
         self.faults.clear()
+        self.items_served = 0
         self.log.clear()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ._data import (
@@ -67,7 +67,15 @@ class Dataset:
         self._created: dict[int, int] = {}  # created_at of inserted/created handles
         self._deleted: set[int] = set()
         self._clock = last_generated_epoch(seed, count)
+        # Stamps for writes: None keeps the logical clock (one second after
+        # the previous write); a callable (a FakeClock) lets tests choose.
+        self.clock: Callable[[], int] | None = None
         self._queries: OrderedDict[tuple[str, str], tuple[list[int], SortSpec]] = OrderedDict()
+
+    @property
+    def next_handle(self) -> int:
+        """The handle the next inserted or created record gets."""
+        return self._next_handle
 
     def __len__(self) -> int:
         return len(self.order)
@@ -182,7 +190,14 @@ class Dataset:
         self._queries.clear()
 
     def _tick(self) -> int:
+        if self.clock is not None:
+            return self.clock()
         self._clock += 1
+        return self._clock
+
+    @property
+    def logical_now(self) -> int:
+        """The logical clock: the latest stamp it gave (after every generated timestamp)."""
         return self._clock
 
     def insert(self, count: int, at: int | None = None) -> list[dict[str, Any]]:
@@ -229,12 +244,15 @@ class Dataset:
         self._changed_now()
         return [self._changed[h] for h in handles]
 
-    def create(self, body: object) -> dict[str, Any]:
-        """Add a record from a create body (see :func:`validate_body`) and return it."""
+    def create(self, body: object, *, stamp: int | None = None) -> dict[str, Any]:
+        """Add a record from a create body (see :func:`validate_body`) and return it.
+
+        ``stamp`` (UTC seconds) is its ``created_at``/``updated_at``; default: the clock.
+        """
         fields = validate_body(body, partial=False)
         handle = self._next_handle
         self._next_handle += 1
-        when = self._tick()
+        when = self._tick() if stamp is None else stamp
         record: dict[str, Any] = {
             "id": record_id(self.seed, handle),
             "created_at": iso(when),
@@ -247,16 +265,21 @@ class Dataset:
         record.update(fields)
         self._changed[handle] = _in_field_order(record)
         self._created[handle] = when
-        self.order.append(handle)  # newest, so last in the default order
+        # Newest (so last in the default order) unless a test clock or
+        # ``stamp`` dates it earlier: then it goes where created_at puts it.
+        bisect.insort(self.order, handle, key=self._order_key)
         self._changed_now()
         return self._changed[handle]
 
-    def update(self, handle: int, body: object, *, partial: bool) -> dict[str, Any]:
+    def update(
+        self, handle: int, body: object, *, partial: bool, stamp: int | None = None
+    ) -> dict[str, Any]:
         """Change a record from an update body and return it.
 
         ``partial`` (PATCH) changes only the given fields; otherwise (PUT)
         writable fields missing from the body are removed. Editing a record
-        that was matched makes its ``match_status`` ``outdated``.
+        that was matched makes its ``match_status`` ``outdated``. ``stamp``
+        (UTC seconds) is the new ``updated_at``; default: the clock.
         """
         fields = validate_body(body, partial=partial)
         old = self.record(handle)
@@ -264,7 +287,7 @@ class Dataset:
             dict(old) if partial else {k: v for k, v in old.items() if k not in WRITABLE_FIELDS}
         )
         record.update(fields)
-        record["updated_at"] = iso(self._tick())
+        record["updated_at"] = iso(self._tick() if stamp is None else stamp)
         record["updater"] = API_USER
         if old.get("match_status") in _ONCE_MATCHED:
             record["match_status"] = "outdated"

@@ -109,6 +109,7 @@ def test_public_names() -> None:
     assert sorted(testing.__all__) == sorted(
         [
             "FakeAccuticsServer",
+            "FakeClock",
             "FaultSpec",
             "RequestRecord",
             "ServerStats",
