@@ -11,10 +11,12 @@
 """
 
 from ._client import AccuticsClient
-from ._models import CursorPagination, Meta, Page, PageNumberPagination, Record, Response
+from ._models import JSON, CursorPagination, Meta, Page, PageNumberPagination, Record, Response
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy, disable_retries
 from ._search import F, Filter, Search, SortKey, format_sort, parse_sort
+from ._structuring import register_structure_hook
+from ._timeout import Timeout
 from ._version import __version__
 from .errors import (
     AccuticsError,
@@ -23,6 +25,7 @@ from .errors import (
     BadRequestError,
     CheckpointExistsError,
     ConfigurationError,
+    ConflictError,
     DecodeError,
     ExportError,
     InvalidRequestError,
@@ -34,10 +37,12 @@ from .errors import (
     SearchSyntaxError,
     ServerError,
     TransportError,
+    UnprocessableEntityError,
     UnsafeURLError,
 )
 
 __all__ = [
+    "JSON",
     "APIError",
     "AccuticsClient",
     "AccuticsError",
@@ -46,6 +51,7 @@ __all__ = [
     "BadRequestError",
     "CheckpointExistsError",
     "ConfigurationError",
+    "ConflictError",
     "CursorPagination",
     "DecodeError",
     "ExportError",
@@ -67,10 +73,13 @@ __all__ = [
     "SearchSyntaxError",
     "ServerError",
     "SortKey",
+    "Timeout",
     "TransportError",
+    "UnprocessableEntityError",
     "UnsafeURLError",
     "__version__",
     "disable_retries",
     "format_sort",
     "parse_sort",
+    "register_structure_hook",
 ]

@@ -9,12 +9,16 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from ssl import SSLContext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
+from urllib.parse import urlsplit
 
+import attrs
 import orjson
 
 from . import _retry
+from ._auth import TokenProvider, TokenSource
 from ._models import Response
 from ._pagination import AsyncPager
 from ._protocol import (
@@ -23,15 +27,24 @@ from ._protocol import (
     build_url,
     decode_response,
     encode_params,
+    is_loopback_url,
+    parse_retry_after,
     resolve_link,
     validate_base_url,
 )
 from ._ratelimit import LimiterEvent, RateLimiter, SendControl
-from ._retry import _DEFAULT_GATE_CAP, RateLimitGate, RetryPolicy, call_with_retries
+from ._retry import RateLimitGate, RetryPolicy, call_with_retries, gate_cap
 from ._search import Filter, Search
+from ._timeout import Timeout, as_timeout
 from ._transport import RawResponse, Transport
 from ._version import __version__
-from .errors import APIError, ConfigurationError, InvalidRequestError, UnsafeURLError
+from .errors import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    InvalidRequestError,
+    UnsafeURLError,
+)
 
 if TYPE_CHECKING:
     import aiohttp
@@ -47,9 +60,18 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
 _METHOD = re.compile(r"[A-Za-z]+")
 _REDACTED = b"[redacted]"
-# Shorter "tokens" (test stubs) are not real secrets, and replacing a few
-# common characters would corrupt the body.
-_MIN_REDACTABLE = 8
+
+
+@attrs.frozen
+class _Call:
+    """One call's request, as every attempt (and redirect hop) of it sends it."""
+
+    method: str
+    url: str
+    query: Sequence[tuple[str, str]]
+    headers: Mapping[str, str]  # without Authorization: added per attempt
+    body: bytes | None
+    timeout: Timeout | None
 
 
 def _check_number(name: str, value: float, minimum: float) -> None:
@@ -72,6 +94,29 @@ def _check_positive(name: str, value: float) -> None:
         or not 0 < value < float("inf")
     ):
         raise ConfigurationError(f"{name} must be a number > 0, got {value!r}")
+
+
+def _check_ssl(value: object, base_url: str, allow_insecure: bool) -> None:
+    if not isinstance(value, (SSLContext, bool)):
+        raise ConfigurationError(
+            f"ssl must be an ssl.SSLContext, True or False, got {type(value).__name__}"
+        )
+    # Without certificate checks anyone on the path can read the token:
+    # allowed for loopback tests, or when the caller says so explicitly.
+    if value is False and not (allow_insecure or is_loopback_url(base_url)):
+        raise ConfigurationError(
+            "ssl=False turns off certificate checks; it is allowed for a loopback "
+            "base_url, or with allow_insecure=True"
+        )
+
+
+def _check_proxy(proxy: object) -> None:
+    if proxy is None:
+        return
+    parts = urlsplit(proxy) if isinstance(proxy, str) else None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        # The value is not quoted: a proxy URL can carry a password.
+        raise ConfigurationError("proxy must be an http:// or https:// URL with a host")
 
 
 def _scrub(exc: BaseException, redact: Callable[[str], str]) -> None:
@@ -107,10 +152,10 @@ class AccuticsClient:
 
     def __init__(
         self,
-        token: str | None = None,
+        token: str | TokenProvider | None = None,
         *,
         base_url: str | None = None,
-        timeout: float = 30.0,
+        timeout: float | Timeout = 30.0,
         retry: RetryPolicy | None = _DEFAULT_RETRY,
         max_concurrency: int = 8,
         session: aiohttp.ClientSession | None = None,
@@ -118,23 +163,16 @@ class AccuticsClient:
         user_agent: str | None = None,
         max_response_bytes: int = 64 * 1024 * 1024,
         max_redirects: int = 5,
+        ssl: SSLContext | bool = True,
+        proxy: str | None = None,
         rate_limit: float | None = None,
         adaptive: bool = True,
     ) -> None:
-        token = token if token is not None else os.environ.get("ACCUTICS_TOKEN")
-        # Stripped before the CR/LF check: a token read from a file usually
-        # ends in a newline, which is harmless once removed.
-        token = token.strip() if isinstance(token, str) else token
-        if not token:
-            raise ConfigurationError(
-                "no API token: pass token= or set ACCUTICS_TOKEN (a JWT for an API user)"
-            )
-        if _UNSAFE_HEADER.search(token):
-            raise ConfigurationError("the API token contains CR, LF or NUL")
+        self._tokens = TokenSource(token)
         self._base_url = validate_base_url(
             base_url or os.environ.get("ACCUTICS_BASE_URL"), allow_insecure=allow_insecure
         )
-        _check_number("timeout", timeout, 0.001)
+        default_timeout = as_timeout(timeout)
         _check_number("max_response_bytes", max_response_bytes, 1)
         _check_number("max_redirects", max_redirects, 0)
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
@@ -147,27 +185,29 @@ class AccuticsClient:
             raise ConfigurationError(f"adaptive must be True or False, got {adaptive!r}")
         if user_agent is not None and _UNSAFE_HEADER.search(user_agent):
             raise ConfigurationError("user_agent contains CR, LF or NUL")
-        self._token = token
-        # What is redacted wherever server text could carry it; None for a
-        # short stub token (see _MIN_REDACTABLE).
-        self._secret = token if len(token) >= _MIN_REDACTABLE else None
-        self._secret_bytes = token.encode() if self._secret else None
+        _check_ssl(ssl, self._base_url, allow_insecure)
+        _check_proxy(proxy)
         self._retry = retry
+        self._max_concurrency = max_concurrency
         self._max_redirects = int(max_redirects)
         self._gate = RateLimitGate()
+        self._gate_cap = gate_cap(retry)
         self._headers = {
-            "Authorization": f"Bearer {self._token}",
             "Accept": "application/json",
             "User-Agent": user_agent or self.default_user_agent(),
         }
         self._transport = Transport(
             session=session,
-            timeout=float(timeout),
+            timeout=default_timeout,
             max_concurrency=max_concurrency,
             max_response_bytes=int(max_response_bytes),
+            ssl=ssl,
+            proxy=proxy,
         )
-        #: Counters: ``requests`` (calls), ``attempts``, ``retries.<reason>``
-        #: and the rate limiter's ``limiter.<decision>`` (see LimiterEvent).
+        #: Counters: ``requests`` (calls), ``attempts``, ``retries.<reason>`` (an
+        #: HTTP ``status_NNN``, a ``TransportError.kind`` or a ``DecodeError.kind``),
+        #: ``token_refreshes`` and the rate limiter's ``limiter.<decision>``
+        #: (see LimiterEvent).
         self.stats: Counter[str] = Counter()
         self._limiter: RateLimiter | None = None
         if adaptive or rate_limit is not None:
@@ -176,7 +216,7 @@ class AccuticsClient:
                 max_concurrency=max_concurrency,
                 adaptive=adaptive,
                 # The shared 429 gate's cap: a longer Retry-After pauses nobody.
-                max_pause=retry.max_backoff if retry is not None else _DEFAULT_GATE_CAP,
+                max_pause=self._gate_cap,
                 on_event=self._limiter_event,
             )
             # Through the retry module's seams, so a test's fake clock paces both.
@@ -194,6 +234,11 @@ class AccuticsClient:
     @property
     def retry(self) -> RetryPolicy | None:
         return self._retry
+
+    @property
+    def max_concurrency(self) -> int:
+        """The most requests this client has in flight, all callers together."""
+        return self._max_concurrency
 
     def __repr__(self) -> str:
         # The token is deliberately absent: reprs end up in logs and tracebacks.
@@ -224,6 +269,7 @@ class AccuticsClient:
         params: Params | None = None,
         json: Any = None,
         headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = None,
         deadline: float | None = None,
     ) -> Response:
         """Send one request (retried per the policy) and return the decoded :class:`Response`.
@@ -231,9 +277,11 @@ class AccuticsClient:
         ``path`` is relative to ``base_url`` (``"records"`` and ``"/records"``
         both go under its path), a sequence of raw segments that are
         percent-encoded one by one (``("records", record_id)``), or an
-        absolute URL on the base origin. Raises an ``APIError`` subclass for
-        an error answer, ``TransportError``, ``DecodeError``,
-        ``UnsafeURLError`` or ``InvalidRequestError``.
+        absolute URL on the base origin. ``timeout`` replaces the client's
+        for each attempt of this call; ``deadline`` (seconds) bounds the
+        whole call, retries included, replacing the policy's. Raises an
+        ``APIError`` subclass for an error answer, ``TransportError``,
+        ``DecodeError``, ``UnsafeURLError`` or ``InvalidRequestError``.
         """
         if self._transport.closed:
             raise ConfigurationError("this AccuticsClient is closed")
@@ -257,65 +305,150 @@ class AccuticsClient:
                 raise InvalidRequestError(f"header {name!r} contains CR, LF or NUL")
             if name.lower() == "authorization":
                 raise InvalidRequestError("the Authorization header is set by the client")
+        if deadline is not None:
+            _check_number("deadline", deadline, 0.001)
+        call = _Call(
+            method,
+            url,
+            query,
+            {**self._headers, **extra},
+            body,
+            None if timeout is None else as_timeout(timeout),
+        )
         self.stats["requests"] += 1
         attempt_number = 0
+        refreshed = False
 
-        async def attempt() -> Response:
-            nonlocal attempt_number
+        async def attempt(ends_at: float | None) -> Response:
+            nonlocal attempt_number, refreshed
             attempt_number += 1
-            return await self._attempt(
-                method, url, query, {**self._headers, **extra}, body, attempt_number
-            )
+            token = await self._tokens.get()
+            try:
+                return await self._attempt(call, token, attempt_number, ends_at)
+            except AuthenticationError:
+                if refreshed or not self._tokens.refreshable:
+                    raise
+            # The token may have expired (a JWT, during a long export): ask
+            # for a fresh one and repeat the request once with it.
+            refreshed = True
+            self.stats["token_refreshes"] += 1
+            token = await self._tokens.refresh(token)
+            return await self._attempt(call, token, attempt_number, ends_at)
 
         return await call_with_retries(
             attempt,
             method=method,
             policy=self._retry,
-            gate=self._gate,
             deadline=deadline,
             on_retry=self._count_retry,
         )
 
-    async def get(self, path: PathLike, *, params: Params | None = None, **kw: Any) -> Response:
+    async def get(
+        self,
+        path: PathLike,
+        *,
+        params: Params | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = None,
+        deadline: float | None = None,
+    ) -> Response:
         """``request("GET", ...)``."""
-        return await self.request("GET", path, params=params, **kw)
+        return await self.request(
+            "GET", path, params=params, headers=headers, timeout=timeout, deadline=deadline
+        )
 
-    async def post(self, path: PathLike, *, json: Any = None, **kw: Any) -> Response:
+    async def post(
+        self,
+        path: PathLike,
+        *,
+        json: Any = None,
+        params: Params | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = None,
+        deadline: float | None = None,
+    ) -> Response:
         """``request("POST", ...)``; not retried by the default policy."""
-        return await self.request("POST", path, json=json, **kw)
+        return await self.request(
+            "POST",
+            path,
+            json=json,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            deadline=deadline,
+        )
 
-    async def put(self, path: PathLike, *, json: Any = None, **kw: Any) -> Response:
+    async def put(
+        self,
+        path: PathLike,
+        *,
+        json: Any = None,
+        params: Params | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = None,
+        deadline: float | None = None,
+    ) -> Response:
         """``request("PUT", ...)``."""
-        return await self.request("PUT", path, json=json, **kw)
+        return await self.request(
+            "PUT",
+            path,
+            json=json,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            deadline=deadline,
+        )
 
-    async def patch(self, path: PathLike, *, json: Any = None, **kw: Any) -> Response:
+    async def patch(
+        self,
+        path: PathLike,
+        *,
+        json: Any = None,
+        params: Params | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = None,
+        deadline: float | None = None,
+    ) -> Response:
         """``request("PATCH", ...)``; not retried by the default policy."""
-        return await self.request("PATCH", path, json=json, **kw)
+        return await self.request(
+            "PATCH",
+            path,
+            json=json,
+            params=params,
+            headers=headers,
+            timeout=timeout,
+            deadline=deadline,
+        )
 
-    async def delete(self, path: PathLike, **kw: Any) -> Response:
+    async def delete(
+        self,
+        path: PathLike,
+        *,
+        params: Params | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | Timeout | None = None,
+        deadline: float | None = None,
+    ) -> Response:
         """``request("DELETE", ...)``."""
-        return await self.request("DELETE", path, **kw)
+        return await self.request(
+            "DELETE", path, params=params, headers=headers, timeout=timeout, deadline=deadline
+        )
 
     async def _attempt(
-        self,
-        method: str,
-        url: str,
-        query: Sequence[tuple[str, str]],
-        headers: Mapping[str, str],
-        body: bytes | None,
-        attempt_number: int,
+        self, call: _Call, token: str, attempt_number: int, ends_at: float | None
     ) -> Response:
         started = time.perf_counter()
         outcome = "error"
         self.stats["attempts"] += 1
         try:
-            raw, final_url = await self._send_following_redirects(method, url, query, headers, body)
+            raw, final_url = await self._send_following_redirects(call, token, ends_at)
             outcome = str(raw.status)
             payload = raw.body
-            if self._secret_bytes is not None and self._secret_bytes in payload:
-                # A server that echoes the token back must not plant it in an
-                # exception message, a log line or an exported file.
-                payload = payload.replace(self._secret_bytes, _REDACTED)
+            for secret in self._tokens.secrets_bytes:
+                if secret in payload:
+                    # A server that echoes the token back must not plant it in
+                    # an exception message, a log line or an exported file.
+                    payload = payload.replace(secret, _REDACTED)
             return decode_response(raw.status, raw.headers, payload, url=final_url)
         except Exception as exc:
             if outcome == "error":
@@ -326,26 +459,23 @@ class AccuticsClient:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug(
                     "%s %s -> %s in %.1f ms (attempt %d)",
-                    method,
-                    self._redact_text(url),
+                    call.method,
+                    self._redact_text(call.url),
                     outcome,
                     (time.perf_counter() - started) * 1000.0,
                     attempt_number,
                 )
 
     async def _send_following_redirects(
-        self,
-        method: str,
-        url: str,
-        query: Sequence[tuple[str, str]],
-        headers: Mapping[str, str],
-        body: bytes | None,
+        self, call: _Call, token: str, ends_at: float | None
     ) -> tuple[RawResponse, str]:
         """The first non-redirect answer and the URL it came from."""
+        method, url, query, body = call.method, call.url, call.query, call.body
+        headers = {**call.headers, "Authorization": f"Bearer {token}"}
         # aiohttp's own redirect handling is off: it would carry the
         # Authorization header to whatever host a Location names.
         for _ in range(self._max_redirects + 1):
-            raw = await self._send(method, url, query, headers, body)
+            raw = await self._send(method, url, query, headers, body, call.timeout, ends_at)
             location = raw.headers.get("Location")
             if raw.status not in _REDIRECTS or not location:
                 return raw, url
@@ -365,15 +495,50 @@ class AccuticsClient:
         query: Sequence[tuple[str, str]],
         headers: Mapping[str, str],
         body: bytes | None,
+        timeout: Timeout | None,
+        ends_at: float | None,
     ) -> RawResponse:
-        """One request on the wire, paced by the rate limiter when there is one."""
+        """Put one HTTP request on the wire and return its answer.
+
+        Every request of this client passes here, each redirect hop and
+        retry included: this is the one place where a request, holding its
+        concurrency slot, is about to be sent.
+        """
+        async with self._transport.slot():
+            # The 429 gate is checked only now, with the slot held: a call
+            # that queued for a slot while another got a 429 must not slip
+            # out before that pause is over.
+            await self._gate.wait(self._gate_cap, ends_at)
+            raw = await self._paced_send(method, url, query, headers, body, timeout)
+            if raw.status == 429:
+                # Closed before the slot is released, so the call queued for
+                # the slot already sees the pause.
+                pause = parse_retry_after(raw.headers.get("Retry-After"))
+                if pause is not None and pause <= self._gate_cap:
+                    self._gate.close_for(pause)
+            return raw
+
+    async def _paced_send(
+        self,
+        method: str,
+        url: str,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: Timeout | None,
+    ) -> RawResponse:
+        """``Transport.send``, paced by the rate limiter when there is one."""
         limiter = self._limiter
         if limiter is None:
-            return await self._transport.send(method, url, params=query, headers=headers, body=body)
+            return await self._transport.send(
+                method, url, params=query, headers=headers, body=body, timeout=timeout
+            )
         ticket = await limiter.acquire()
         raw: RawResponse | None = None
         try:
-            raw = await self._transport.send(method, url, params=query, headers=headers, body=body)
+            raw = await self._transport.send(
+                method, url, params=query, headers=headers, body=body, timeout=timeout
+            )
             return raw
         finally:
             # No answer (a reset, a timeout, a cancellation) frees the slot too.
@@ -393,13 +558,14 @@ class AccuticsClient:
     def _redact_text(self, text: str) -> str:
         # A URL is the server's text too (a next link or redirect could embed
         # the token), and it goes into log records.
-        if self._secret is not None and self._secret in text:
-            return text.replace(self._secret, _REDACTED.decode())
+        for secret in self._tokens.secrets:
+            if secret in text:
+                text = text.replace(secret, _REDACTED.decode())
         return text
 
     def _redact_exception(self, exc: BaseException) -> None:
-        """Remove the token from ``exc`` in place (see ``_scrub``)."""
-        if self._secret is not None:
+        """Remove every token seen from ``exc`` in place (see ``_scrub``)."""
+        if self._tokens.secrets:
             _scrub(exc, self._redact_text)
 
     def _count_retry(self, exc: BaseException, sleep: float, attempt: int) -> None:

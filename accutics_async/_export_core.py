@@ -15,9 +15,10 @@ import asyncio
 import contextlib
 import functools
 import os
+import re
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
@@ -30,7 +31,6 @@ from ._export_io import (
     SavedState,
     StreamWriter,
     check_destination,
-    read_json,
     read_state,
     remove_quietly,
 )
@@ -140,7 +140,7 @@ async def in_thread(func: Callable[..., T], *args: Any) -> T:
 def refuse_if_busy(paths: ExportPaths, *, sharded: bool) -> None:
     """Raise ``CheckpointExistsError`` if the other kind of export into ``out`` is unfinished."""
     other = paths.checkpoint if sharded else paths.plan
-    if os.path.exists(other):
+    if os.path.lexists(other):
         kind = "an unsharded" if sharded else "a sharded"
         raise CheckpointExistsError(
             f"{kind} export into {paths.out} was interrupted ({other} exists); resume it "
@@ -384,7 +384,7 @@ def _check_partial(paths: ExportPaths, saved: SavedState) -> ExportResult | None
     A "done" checkpoint without a partial file but with the destination is a
     crash after the final rename and before the checkpoint was removed.
     """
-    if os.path.exists(paths.part):
+    if os.path.lexists(paths.part):
         return None
     if not (saved.done and os.path.exists(paths.out)):
         raise ExportError(
@@ -415,14 +415,33 @@ def read_checkpoint(out: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def discard_export(out: str | os.PathLike[str]) -> None:
-    """Remove an interrupted export's partial file, checkpoint and shard files, if any."""
+    """Remove an interrupted export's partial file, checkpoint and shard files, if any.
+
+    Only the working names derived from ``out`` are touched (never a path
+    read from a plan or checkpoint), and only regular files of the user's:
+    anything else at one of them is an ``ExportError`` naming it.
+    """
     paths = ExportPaths.for_out(out)
-    plan = read_json(paths.plan) if os.path.exists(paths.plan) else None
-    shards = plan.get("shards", []) if isinstance(plan, Mapping) else []
-    for shard in shards if isinstance(shards, list) else []:
-        if isinstance(shard, Mapping) and isinstance(shard.get("out"), str):
-            discard_export(shard["out"])
-            remove_quietly(shard["out"])
+    remove_quietly(*shard_files(paths))
     remove_quietly(
-        paths.part, paths.checkpoint, paths.checkpoint + ".tmp", paths.rewrite, paths.plan
+        paths.part,
+        paths.checkpoint,
+        paths.checkpoint + ".tmp",
+        paths.rewrite,
+        paths.plan,
+        paths.plan + ".tmp",
     )
+
+
+def shard_files(paths: ExportPaths) -> list[str]:
+    """The shard files (and their working files) of ``paths.out`` present in its directory."""
+    folder, name = os.path.split(paths.out)
+    pattern = re.compile(
+        re.escape(name) + r"\.shard-[0-9]{3,}-of-[0-9]{3,}"
+        r"(?:\.part|\.part\.rewrite|\.checkpoint\.json|\.checkpoint\.json\.tmp)?"
+    )
+    try:
+        names = os.listdir(folder or ".")
+    except FileNotFoundError:
+        return []
+    return sorted(os.path.join(folder, n) for n in names if pattern.fullmatch(n))

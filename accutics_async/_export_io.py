@@ -15,6 +15,10 @@ Files beside the destination ``OUT`` (same directory, so the final
   between the two writes), and the pager continues after that page.
 - ``OUT.shards.json``: the plan of a sharded export (see ``_export_shards``).
 
+Every one of these files is created by the export itself, exclusively, and
+read back or reused only if it is the user's own (``_safe_files``): a file or
+symlink planted at one of these names is refused, never written through.
+
 Why no directory fsync per page: if a crash loses the newest checkpoint
 rename, the previous checkpoint is still a consistent pair with the partial
 file (which only ever grows past it), so resuming is still exact.
@@ -33,7 +37,9 @@ from typing import IO, Any
 import attrs
 import orjson
 
+from . import _safe_files as safe
 from ._export_formats import FORMATS, finish_csv, merge_csv
+from ._safe_files import fsync_dir
 from .errors import ExportError
 
 if sys.platform != "win32":  # no flock on Windows: a second writer is not detected there
@@ -76,7 +82,17 @@ class ExportPaths:
 
     @classmethod
     def for_out(cls, out: str | os.PathLike[str]) -> ExportPaths:
-        return cls(os.fspath(out))
+        path = os.fspath(out)
+        # Checked before any request: a directory cannot become the file.
+        if not isinstance(path, str) or not path or path.endswith(("/", os.sep)):
+            raise ExportError(f"the output must be a file name, got {path!r}")
+        if os.path.isdir(path):
+            raise ExportError(f"the output {path} is a directory; name a file in it")
+        return cls(path)
+
+    def shard(self, index: int, count: int) -> str:
+        """The file of shard ``index`` (0-based) of ``count``: always derived, never read."""
+        return f"{self.out}.shard-{index + 1:03d}-of-{count:03d}"
 
     @property
     def part(self) -> str:
@@ -146,47 +162,24 @@ def os_errors(path: str) -> Iterator[None]:
 # -- the partial file and the checkpoint ---------------------------------------------
 
 
-def fsync_dir(path: str) -> None:
-    """Make a rename in ``path``'s directory durable, where the platform allows it."""
-    try:
-        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    except OSError:  # pragma: no cover - Windows cannot open directories
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover - some file systems refuse
-        pass
-    finally:
-        os.close(fd)
-
-
 def write_json_atomic(path: str, data: Any, *, fsync: bool) -> None:
     """Replace ``path`` with ``data`` as JSON: readers see the old or the new file, never half.
 
     On failure (a full disk, say) the old file stays as it was, the
     temporary file is removed, and ``ExportError`` names ``path``.
     """
-    tmp = path + ".tmp"
     payload = orjson.dumps(data, option=orjson.OPT_INDENT_2)
-    try:
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666), "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            if fsync:
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise os_error(exc, path) from exc
+    with os_errors(path):
+        safe.replace_small(path, payload, fsync=fsync)
 
 
 def read_json(path: str) -> Any:
-    """The JSON in ``path``, or ``None`` if there is no such file; ``ExportError`` if unreadable."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except FileNotFoundError:
+    """The JSON in ``path``, or ``None`` if there is no such file; ``ExportError`` if unreadable.
+
+    Only a regular file of the user's, not writable by others, is read.
+    """
+    raw = safe.read_trusted(path)
+    if raw is None:
         return None
     try:
         return orjson.loads(raw)
@@ -195,9 +188,8 @@ def read_json(path: str) -> Any:
 
 
 def remove_quietly(*paths: str) -> None:
-    for path in paths:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(path)
+    """Remove those of ``paths`` that exist; ``ExportError`` for one that is not the user's file."""
+    safe.remove(*paths)
 
 
 def lock(handle: IO[bytes], what: str) -> None:
@@ -272,10 +264,14 @@ class PartWriter:
     def __init__(self, paths: ExportPaths, *, offset: int, fsync: bool) -> None:
         self._paths = paths
         self._fsync = fsync
-        # Opened without truncating, locked, and only then cut back: a second
-        # export into the same file must fail before it destroys anything.
         with os_errors(paths.part):
-            fd = os.open(paths.part, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = safe.open_trusted(paths.part, write=True) if offset else None
+            if fd is None and offset:
+                raise ExportError(
+                    f"{paths.part} is missing but its checkpoint expects {offset} bytes"
+                )
+            if fd is None:
+                fd = self._fresh(paths)
             self._file: IO[bytes] = os.fdopen(fd, "r+b")
         try:
             lock(self._file, paths.out)
@@ -294,6 +290,21 @@ class PartWriter:
             self.close()
             raise
         self.offset = offset
+
+    @staticmethod
+    def _fresh(paths: ExportPaths) -> int:
+        """Create the partial file; a leftover of the user's own is removed first.
+
+        The leftover (a run killed before its first checkpoint) is locked
+        before it goes: a second export into the same file must fail before
+        it destroys anything.
+        """
+        old = safe.open_trusted(paths.part, write=True, private=False)
+        if old is not None:
+            with os.fdopen(old, "r+b") as leftover:
+                lock(leftover, paths.out)
+                safe.remove(paths.part)
+        return safe.create_exclusive(paths.part)
 
     def append(self, data: bytes) -> None:
         """Append ``data`` (buffered; made durable by the next :meth:`commit`)."""
@@ -330,11 +341,12 @@ class PartWriter:
                 os.fsync(self._file.fileno())
         if csv_columns is not None:
             try:
-                with open(paths.rewrite, "wb") as dst:
+                with os.fdopen(safe.recreate(paths.rewrite), "wb") as dst:
                     finish_csv(paths.part, csv_columns, dst)
                     dst.flush()
                     if self._fsync:
                         os.fsync(dst.fileno())
+                    safe.publish(dst.fileno())
             except OSError as exc:
                 remove_quietly(paths.rewrite)
                 raise os_error(exc, paths.rewrite) from exc
@@ -343,6 +355,7 @@ class PartWriter:
             self.close()
             remove_quietly(paths.part)
         else:
+            safe.publish(self._file.fileno())  # created 0600; the result gets the umask's mode
             self.close()  # Windows cannot rename an open file
             with os_errors(paths.out):
                 os.replace(paths.part, paths.out)
@@ -412,17 +425,20 @@ def merge_files(sources: Sequence[str], out: str, tmp: str, fmt: str, *, fsync: 
     one unsharded export writes; rows are copied as is where a shard's
     header already equals it, else their raw fields are moved into place.
     """
+    for source in sources:  # each must be a finished shard file of the user's, not a link
+        _shard_source(source).close()
     try:
-        with open(tmp, "wb") as dst:
+        with os.fdopen(safe.recreate(tmp), "wb") as dst:
             if fmt == "jsonl":
                 for source in sources:
-                    with open(source, "rb") as src:
+                    with _shard_source(source) as src:
                         shutil.copyfileobj(src, dst, 1 << 20)
             else:
                 merge_csv(sources, dst)
             dst.flush()
             if fsync:
                 os.fsync(dst.fileno())
+            safe.publish(dst.fileno())
         os.replace(tmp, out)
     except OSError as exc:
         remove_quietly(tmp)
@@ -430,3 +446,10 @@ def merge_files(sources: Sequence[str], out: str, tmp: str, fmt: str, *, fsync: 
     if fsync:
         fsync_dir(out)
     return os.path.getsize(out)
+
+
+def _shard_source(path: str) -> IO[bytes]:
+    fd = safe.open_trusted(path, write=False, private=False)
+    if fd is None:
+        raise ExportError(f"the shard file {path} is missing")
+    return os.fdopen(fd, "rb")

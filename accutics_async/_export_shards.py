@@ -8,7 +8,10 @@ can also be handed to any task runner.
 
 The shard plan of :func:`export_sharded` is saved in ``OUT.shards.json``
 (specs, which shards are done, whether the merge happened), so a resumed run
-reuses the same boundaries even if records were added meanwhile.
+reuses the same boundaries even if records were added meanwhile. The plan
+is trusted only for what it may say: the shard files are always derived
+from ``OUT`` and the shard's place (never read from the plan), and a plan
+whose shards do not fit that, or the command's own query, is refused.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from ._export_core import (
     in_thread,
     refuse_if_busy,
     resolve_format,
+    shard_files,
 )
 from ._export_io import (
     STDOUT,
@@ -43,6 +47,7 @@ from ._export_io import (
 )
 from ._export_plan import ShardSpec, check_shard_sort, plan_created_at_shards
 from ._protocol import Params, encode_params
+from ._safe_files import open_trusted
 from ._search import Filter, Search, format_sort, to_wire
 from .errors import CheckpointExistsError, ExportError
 
@@ -109,7 +114,8 @@ class _Plan:
         write_json_atomic(path, data, fsync=fsync)
 
     @classmethod
-    def load(cls, path: str) -> _Plan | None:
+    def load(cls, paths: ExportPaths) -> _Plan | None:
+        path = paths.plan
         data = read_json(path)
         if data is None:
             return None
@@ -120,14 +126,39 @@ class _Plan:
         shards, done, query = data.get("shards"), data.get("done"), data.get("query")
         if not (isinstance(shards, list) and isinstance(done, dict) and isinstance(query, dict)):
             raise ExportError(f"{path} is malformed; remove it to start over")
+        specs = [ShardSpec.from_dict(s) if isinstance(s, dict) else s for s in shards]
+        for index, spec in enumerate(specs):
+            # A shard's file is where this export puts it, nothing else: a plan
+            # naming another file (to be merged, handed back or deleted) is refused.
+            if not (
+                isinstance(spec, ShardSpec)
+                and spec.index == index
+                and spec.count == len(specs)
+                and spec.out == paths.shard(index, len(specs))
+                and spec.path == query.get("path")
+                and spec.format == data.get("format")
+            ):
+                raise ExportError(f"{path}: shard {index + 1} is not one this export planned")
+        if not specs or not all(
+            key in {str(i) for i in range(len(specs))}
+            and isinstance(entry, dict)
+            and all(_is_count(entry.get(name)) for name in ("records", "pages"))
+            for key, entry in done.items()
+        ):
+            raise ExportError(f"{path} is malformed; remove it to start over")
+        requested = data.get("requested_shards")
         return cls(
-            [ShardSpec.from_dict(s) for s in shards],
+            specs,
             str(data.get("format")),
             query,
             done,
-            bool(data.get("merged")),
-            requested if isinstance(requested := data.get("requested_shards"), int) else None,
+            data.get("merged") is True,
+            requested if isinstance(requested, int) else None,
         )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class _Tally:
@@ -227,7 +258,7 @@ async def export_sharded(
         "params": [list(pair) for pair in encode_params(params)],
         "field": field,
     }
-    plan = _Plan.load(paths.plan)
+    plan = _Plan.load(paths)
     if plan is not None and not resume:
         raise CheckpointExistsError(
             f"an interrupted sharded export into {paths.out} exists ({paths.plan}); pass "
@@ -259,9 +290,7 @@ async def export_sharded(
             concurrency=concurrency,
             field=field,
         )
-        for spec in specs:  # leftovers of an earlier, abandoned plan
-            discard_export(spec.out)
-            remove_quietly(spec.out)
+        remove_quietly(*shard_files(paths))  # leftovers of an earlier, abandoned plan
         plan = _Plan(specs, format, query, requested=shards)
         await in_thread(plan.save, paths.plan, fsync)
     tally = _Tally(plan, progress, started)
@@ -327,6 +356,11 @@ def _merge(plan: _Plan, paths: ExportPaths, fsync: bool) -> int:
         merge_files(sources, paths.out, paths.part, plan.format, fsync=fsync)
         plan.merged = True
         plan.save(paths.plan, fsync)
+    else:  # merged by an earlier run: what is there must be the user's own file
+        fd = open_trusted(paths.out, write=False, private=False)
+        if fd is None:
+            raise ExportError(f"{paths.plan} says the shards were merged; {paths.out} is missing")
+        os.close(fd)
     remove_quietly(*(spec.out for spec in plan.specs))
     remove_quietly(paths.plan)
     return os.path.getsize(paths.out)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 import attrs
 
 __all__ = [
+    "JSON",
     "CursorPagination",
     "Meta",
     "Page",
@@ -22,6 +23,10 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+#: A decoded JSON value: what ``Response.data`` holds. Narrow it with
+#: ``isinstance`` (``dict``, ``list``, ...) before indexing.
+JSON: TypeAlias = dict[str, "JSON"] | list["JSON"] | str | int | float | bool | None
 
 
 @attrs.frozen
@@ -74,7 +79,7 @@ class Response:
 
     status: int
     headers: Mapping[str, str] = attrs.field(repr=False)
-    data: Any = attrs.field(repr=False)
+    data: JSON = attrs.field(repr=False)
     meta: Meta
     url: str = ""
 

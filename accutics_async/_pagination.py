@@ -19,13 +19,12 @@ from collections.abc import (
 from contextlib import aclosing
 from operator import length_hint
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from urllib.parse import quote, urlencode
 from weakref import WeakSet
 
 import attrs
 
-from ._converter import CONVERTER
 from ._fanout import FanOut
 from ._models import Page, PageNumberPagination
 from ._paging import (
@@ -45,6 +44,7 @@ from ._paging import (
 )
 from ._protocol import Params, PathLike, build_url, encode_params
 from ._search import Filter, Search, format_sort, to_wire
+from ._structuring import structure_items
 from .errors import AccuticsError, ConfigurationError, DecodeError, PaginationError
 
 if TYPE_CHECKING:
@@ -79,6 +79,32 @@ def _count(name: str, value: int | None, minimum: int) -> None:
         raise ConfigurationError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
+# The query parameters the pager itself sets, by the argument that sets them.
+# API_BASICS.md names them: "search", "sort", "page_size" (size_param),
+# "page" (page_param) and "cursor" (cursor_param); a checkpoint sets the
+# page or cursor to resume from.
+_OWNED_PARAMS = (
+    ("search", ("search",)),
+    ("sort", ("sort",)),
+    ("page_size", ("page_size",)),
+    ("resume", ("page", "cursor")),
+)
+
+
+def _check_owned_params(extra: Sequence[tuple[str, str]], **arguments: object) -> None:
+    """``ConfigurationError`` if ``params`` names a parameter an argument also sets."""
+    names = {name for name, _ in extra}
+    for argument, owned in _OWNED_PARAMS:
+        if arguments[argument] is None:
+            continue
+        for name in owned:
+            if name in names:
+                raise ConfigurationError(
+                    f"params={{{name!r}: ...}} and {argument}= both set the {name!r} "
+                    f"parameter; pass it one way only"
+                )
+
+
 class AsyncPager(Generic[T]):
     """Every item of a paginated listing, fetched page by page as you read.
 
@@ -109,6 +135,12 @@ class AsyncPager(Generic[T]):
         _count("concurrency", concurrency, 1)
         _count("max_items", max_items, 0)
         _count("max_pages", max_pages, 1)
+        if concurrency > client.max_concurrency:
+            # Capping it silently would hide why an export runs slower than asked.
+            raise ConfigurationError(
+                f"concurrency={concurrency} is over the client's max_concurrency="
+                f"{client.max_concurrency}; raise max_concurrency or lower concurrency"
+            )
         self._client = client
         self._model = model
         self._concurrency = concurrency
@@ -117,6 +149,9 @@ class AsyncPager(Generic[T]):
         search_text = to_wire(search)
         sort_text = format_sort(sort)
         extra = encode_params(params)
+        _check_owned_params(
+            extra, search=search_text, sort=sort_text, page_size=page_size, resume=resume
+        )
         base = build_url(client.base_url, path)
         query = list(extra)
         if search_text is not None:
@@ -448,7 +483,11 @@ class AsyncPager(Generic[T]):
             # Offset pages can repeat a record when data moves; ids let the
             # walk notice. Cursor pages cannot, so they skip the cost.
             ids = item_ids(data)
-        items = data if self._model is None else self._structure(data, request.url)
+        # Without a model the items are the JSON objects themselves (T is
+        # then dict[str, Any], as paginate()'s overloads say).
+        items: list[T] = (
+            cast("list[T]", data) if self._model is None else self._structure(data, request.url)
+        )
         page = Page(items=items, meta=resp.meta, number=request.number or number, url=request.url)
         try:
             following = next_request(request, resp.meta, self._client.base_url)
@@ -459,19 +498,5 @@ class AsyncPager(Generic[T]):
         return _Fetched(request, page, ids, following)
 
     def _structure(self, data: list[Any], url: str) -> list[T]:
-        model = self._model
-        assert model is not None
-        hook = CONVERTER.get_structure_hook(model)
-        try:
-            return [hook(item, model) for item in data]
-        except Exception:
-            for index, item in enumerate(data):
-                try:
-                    hook(item, model)
-                except Exception as exc:
-                    raise DecodeError(
-                        f"{url}: item {index} does not fit {model.__name__}: "
-                        f"{type(exc).__name__}: {exc}",
-                        kind="bad_item",
-                    ) from exc
-            raise  # pragma: no cover - the loop above re-raises the first failure
+        assert self._model is not None
+        return structure_items(data, self._model, url)

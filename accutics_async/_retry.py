@@ -20,13 +20,25 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from .errors import APIError, ConfigurationError, DecodeError, RateLimitError, TransportError
 
-__all__ = ["RateLimitGate", "RetryPolicy", "call_with_retries", "disable_retries"]
+__all__ = [
+    "RateLimitGate",
+    "RetryPolicy",
+    "call_with_retries",
+    "deadline_error",
+    "disable_retries",
+    "gate_cap",
+]
 
 T = TypeVar("T")
 
 # Used for the 429 gate when retries are off: a client still waits out a
 # short Retry-After rather than hammer a server that asked it to pause.
 _DEFAULT_GATE_CAP = 30.0
+
+# A pause with less than this left is over. Two readings of one HTTP-date
+# Retry-After (the gate's and the retry wait's) differ by microseconds, and
+# sleeping those again would be noise.
+_GATE_SLACK = 0.001
 
 _enabled = True
 
@@ -81,8 +93,11 @@ class RetryPolicy:
     - ``retry_statuses``: HTTP statuses worth another attempt.
     - ``retry_methods``: methods that are retried at all. Connection resets,
       timeouts and a 2xx body cut short are retried only for these.
-    - ``deadline``: optional bound in seconds on one call, retries and waits
-      included; no retry is started that could not finish its wait in time.
+    - ``deadline``: optional hard bound in seconds on one call, retries and
+      waits included: an attempt still running when it runs out is cut off,
+      no retry starts whose wait would reach past it, and the call then
+      raises ``TransportError(kind="deadline")`` (the last failure as its
+      ``__cause__``). A per-call ``deadline=`` wins over this one.
     """
 
     max_attempts: int = attrs.field(default=4, validator=_at_least_one)
@@ -105,7 +120,8 @@ class RetryPolicy:
         if method.upper() not in self.retry_methods:
             return False
         if isinstance(exc, TransportError):
-            return True
+            # Out of time, or closed: another attempt cannot do better.
+            return exc.kind not in ("deadline", "closed")
         if isinstance(exc, DecodeError):
             return exc.kind == "not_json"
         if isinstance(exc, APIError) and exc.status in self.retry_statuses:
@@ -137,9 +153,14 @@ class RateLimitGate:
         """Seconds until the gate reopens (0 when open)."""
         return max(0.0, self._reopens_at - self._now())
 
-    async def wait(self, cap: float) -> None:
-        """Wait until the gate is open; raise ``RateLimitError`` if that is over ``cap``."""
-        while (left := self.remaining()) > 0:
+    async def wait(self, cap: float, ends_at: float | None = None) -> None:
+        """Wait until the gate is open.
+
+        Raises ``RateLimitError`` if the pause is over ``cap`` seconds, and
+        ``TransportError(kind="deadline")`` if it lasts past ``ends_at`` (a
+        time on the module clock): waiting would only end in the deadline.
+        """
+        while (left := self.remaining()) > _GATE_SLACK:
             if left > cap:
                 raise RateLimitError(
                     f"the API asked this client to pause for {left:.1f}s, "
@@ -147,45 +168,63 @@ class RateLimitGate:
                     status=429,
                     retry_after=left,
                 )
+            if ends_at is not None and self._now() + left > ends_at:
+                raise deadline_error(
+                    f"the API asked this client to pause for {left:.1f}s, past this call's deadline"
+                )
             await _sleep(left)
+
+
+def gate_cap(policy: RetryPolicy | None) -> float:
+    """The longest 429 pause a client with ``policy`` waits out at its gate."""
+    return policy.max_backoff if policy is not None else _DEFAULT_GATE_CAP
+
+
+def deadline_error(why: str) -> TransportError:
+    return TransportError(f"deadline exceeded: {why}", kind="deadline")
 
 
 OnRetry = Callable[[BaseException, float, int], None]
 
 
 async def call_with_retries(
-    attempt: Callable[[], Awaitable[T]],
+    attempt: Callable[[float | None], Awaitable[T]],
     *,
     method: str,
     policy: RetryPolicy | None,
-    gate: RateLimitGate,
     deadline: float | None = None,
     on_retry: OnRetry | None = None,
 ) -> T:
     """Run ``attempt`` under ``policy`` and return its result.
 
-    Every attempt first waits at the shared ``gate``; a 429 with
-    ``Retry-After`` closes the gate for everyone. The final failure is
-    re-raised as the library's own typed error, never tenacity's
-    ``RetryError``. ``on_retry(exc, sleep_seconds, attempt_number)`` is called
-    before each backoff sleep.
+    ``attempt(ends_at)`` is given the time (on the module clock) its call's
+    deadline runs out, or ``None``: waits inside it (the 429 gate) can give
+    up early instead of being cut off. ``deadline`` (else the policy's) is a
+    hard bound: an attempt still running then is cancelled, and the call
+    raises ``TransportError(kind="deadline")``. The final failure is
+    otherwise re-raised as the library's own typed error, never tenacity's
+    ``RetryError``. ``on_retry(exc, sleep_seconds, attempt_number)`` is
+    called before each backoff sleep.
     """
-    cap = policy.max_backoff if policy is not None else _DEFAULT_GATE_CAP
+    limit = deadline if deadline is not None else policy.deadline if policy is not None else None
+    ends_at = None if limit is None else _clock() + limit
 
-    async def gated() -> T:
-        await gate.wait(cap)
+    async def bounded() -> T:
+        if ends_at is None:
+            return await attempt(None)
+        left = ends_at - _clock()
+        if left <= 0:
+            raise deadline_error(f"no time left for an attempt within {limit}s")
         try:
-            return await attempt()
-        except APIError as exc:
-            if exc.status == 429 and exc.retry_after is not None and exc.retry_after <= cap:
-                gate.close_for(exc.retry_after)
-            raise
+            # The attempt translates its own timeouts into TransportError, so
+            # a TimeoutError here is the deadline's.
+            return await asyncio.wait_for(attempt(ends_at), left)
+        except asyncio.TimeoutError:
+            raise deadline_error(f"the attempt was cut off at the {limit}s deadline") from None
 
     if policy is None or not _enabled or policy.max_attempts == 1:
-        return await gated()
+        return await bounded()
 
-    limit = deadline if deadline is not None else policy.deadline
-    started = _clock()
     # Nearly every call succeeds at once, so the first attempt runs without
     # building tenacity's machinery (tens of microseconds a call, as much as
     # a whole page of JSON costs to decode). A failure worth retrying hands
@@ -193,18 +232,18 @@ async def call_with_retries(
     # replays the same exception instead of a request, so numbering, waits,
     # the deadline and on_retry are exactly those of a plain tenacity loop.
     try:
-        return await gated()
+        return await bounded()
     except Exception as exc:
         if not policy.should_retry(method, exc):
             raise
         first_failure: Exception | None = exc
 
-    async def replay_then_gated() -> T:
+    async def replay_then_bounded() -> T:
         nonlocal first_failure
         if first_failure is not None:
             failure, first_failure = first_failure, None
             raise failure
-        return await gated()
+        return await bounded()
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -213,13 +252,18 @@ async def call_with_retries(
             return retry_after
         return random.uniform(0.0, policy.backoff_ceiling(state.attempt_number))
 
+    out_of_time = False
+
     def stop(state: RetryCallState) -> bool:
+        nonlocal out_of_time
         if state.attempt_number >= policy.max_attempts:
             return True
-        if limit is None:
+        if ends_at is None:
             return False
         # Needs tenacity >= 8.3, which computes upcoming_sleep before stop.
-        return _clock() - started + state.upcoming_sleep > limit
+        # An attempt that would start at the deadline could not run at all.
+        out_of_time = _clock() + state.upcoming_sleep >= ends_at
+        return out_of_time
 
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
@@ -234,4 +278,11 @@ async def call_with_retries(
         sleep=_sleep,
         reraise=True,
     )
-    return await retrying(replay_then_gated)
+    try:
+        return await retrying(replay_then_bounded)
+    except Exception as exc:
+        if out_of_time:
+            raise deadline_error(
+                f"{limit}s ran out before another attempt could start (last failure: {exc})"
+            ) from exc
+        raise

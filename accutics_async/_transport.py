@@ -8,31 +8,48 @@ translated into ours here, through one table.
 from __future__ import annotations
 
 import asyncio
+import errno
+import ssl
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, TypeAlias
 
 import aiohttp
 
-from .errors import DecodeError, TransportError
+from ._timeout import Timeout
+from .errors import ConfigurationError, DecodeError, TransportError
 
-__all__ = ["RawResponse", "Transport"]
+__all__ = ["RawResponse", "SSLSetting", "Transport", "client_timeout"]
 
-# Most specific first: the first matching row names the failure. Note that
-# asyncio.TimeoutError is not an aiohttp.ClientError, and that aiohttp's
-# ServerTimeoutError is both.
-_TRANSLATIONS: tuple[tuple[type[BaseException], str], ...] = (
-    (aiohttp.ServerTimeoutError, "timed out"),
-    (asyncio.TimeoutError, "timed out"),
-    (aiohttp.ClientConnectorError, "could not connect"),
-    (aiohttp.ServerDisconnectedError, "server closed the connection"),
-    (aiohttp.ClientPayloadError, "response body was cut short"),
-    (aiohttp.ClientResponseError, "malformed HTTP response"),
-    (aiohttp.ClientOSError, "connection error"),
-    (aiohttp.ClientError, "HTTP client error"),
-    (ConnectionError, "connection error"),
+# Most specific first: the first matching row names the failure, as a kind
+# from errors.TRANSPORT_ERROR_KINDS. Note that asyncio.TimeoutError is not an
+# aiohttp.ClientError, that aiohttp's ServerTimeoutError is both, and that
+# the TLS and proxy failures are ClientConnectorErrors too.
+_TRANSLATIONS: tuple[tuple[type[BaseException], str, str], ...] = (
+    (aiohttp.ConnectionTimeoutError, "connect_timeout", "timed out connecting"),
+    (aiohttp.SocketTimeoutError, "read_timeout", "timed out waiting for the next bytes"),
+    (aiohttp.ServerTimeoutError, "timeout", "timed out"),
+    (asyncio.TimeoutError, "timeout", "timed out"),
+    (aiohttp.ClientProxyConnectionError, "proxy", "could not connect to the proxy"),
+    (aiohttp.ClientHttpProxyError, "proxy", "the proxy refused the request"),
+    (aiohttp.ClientSSLError, "tls", "TLS failed"),
+    (ssl.SSLError, "tls", "TLS failed"),
+    (aiohttp.ClientConnectorError, "connect", "could not connect"),
+    (aiohttp.ServerDisconnectedError, "reset", "server closed the connection"),
+    (aiohttp.ClientPayloadError, "truncated", "response body was cut short"),
+    (aiohttp.ClientResponseError, "protocol", "malformed HTTP response"),
+    (ConnectionResetError, "reset", "connection reset"),
+    (BrokenPipeError, "reset", "connection reset"),
+    (ConnectionRefusedError, "connect", "could not connect"),
+    (aiohttp.ClientOSError, "other", "connection error"),
+    (aiohttp.ClientError, "other", "HTTP client error"),
+    (ConnectionError, "other", "connection error"),
 )
+# aiohttp wraps a reset met mid-request in a plain ClientOSError.
+_RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 
 _CHUNK = 1 << 16
+
+SSLSetting: TypeAlias = "ssl.SSLContext | bool"
 
 
 class RawResponse(NamedTuple):
@@ -42,35 +59,70 @@ class RawResponse(NamedTuple):
 
 
 def _translate(exc: BaseException, method: str, url: str) -> TransportError | None:
-    for kind, what in _TRANSLATIONS:
-        if isinstance(exc, kind):
+    for cls, kind, what in _TRANSLATIONS:
+        if isinstance(exc, cls):
+            if kind == "other" and getattr(exc, "errno", None) in _RESET_ERRNOS:
+                kind, what = "reset", "connection reset"
             detail = str(exc) or type(exc).__name__
-            return TransportError(f"{method} {url}: {what} ({detail})")
+            return TransportError(f"{method} {url}: {what} ({detail})", kind=kind)
     return None
 
 
+def client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    """aiohttp's form of ``timeout``."""
+    return aiohttp.ClientTimeout(
+        total=timeout.total, connect=timeout.connect, sock_read=timeout.sock_read
+    )
+
+
 class Transport:
-    """One aiohttp session (owned or borrowed) plus the in-flight limit."""
+    """One aiohttp session (owned or borrowed) plus the in-flight limit.
+
+    A transport belongs to the event loop it is first used in: aiohttp's
+    session, its connections and the limit are tied to that loop.
+    """
 
     def __init__(
         self,
         *,
         session: aiohttp.ClientSession | None,
-        timeout: float,
+        timeout: Timeout,
         max_concurrency: int,
         max_response_bytes: int,
+        ssl: SSLSetting = True,
+        proxy: str | None = None,
     ) -> None:
         self._session = session
         self._owns_session = session is None
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = client_timeout(timeout)
         self._limit = asyncio.Semaphore(max_concurrency)
         self._max_concurrency = max_concurrency
         self._max_bytes = max_response_bytes
+        self._ssl = ssl
+        self._proxy = proxy
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def slot(self) -> asyncio.Semaphore:
+        """The in-flight limit, to hold (``async with``) around :meth:`send`.
+
+        Raises ``ConfigurationError`` when called from another event loop
+        than the first one: aiohttp would fail there with a bare
+        ``RuntimeError`` ("Event loop is closed", "attached to a different loop").
+        """
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise ConfigurationError(
+                "this AccuticsClient was first used in another event loop (a second "
+                "asyncio.run()?); create one client per event loop"
+            )
+        return self._limit
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -87,34 +139,37 @@ class Transport:
         params: Sequence[tuple[str, str]] | None,
         headers: Mapping[str, str],
         body: bytes | None,
+        timeout: Timeout | None = None,
     ) -> RawResponse:
-        """Send one request and read the whole body.
+        """Send one request and read the whole body; the caller holds :meth:`slot`.
 
-        Raises ``TransportError`` for connection failures, resets, timeouts
-        and bodies cut short, and ``DecodeError(kind="too_large")`` for a body
-        over ``max_response_bytes``.
+        ``timeout`` overrides the transport's own for this request. Raises
+        ``TransportError`` (its ``kind`` says why) for connection failures,
+        resets, timeouts and bodies cut short, and ``DecodeError(kind="too_large")``
+        for a body over ``max_response_bytes``.
         """
         if self._closed:
-            raise TransportError("the client is closed")
+            raise TransportError("the client is closed", kind="closed")
         session = self._get_session()
-        async with self._limit:
-            try:
-                async with session.request(
-                    method,
-                    url,
-                    params=params or None,
-                    data=body,
-                    headers=headers,
-                    timeout=self._timeout,
-                    allow_redirects=False,
-                ) as resp:
-                    return RawResponse(resp.status, resp.headers, await self._read(resp, url))
-            except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
-                translated = _translate(exc, method, url)
-                if translated is None:  # pragma: no cover - the table ends in ClientError
-                    raise
-                if not hasattr(exc, "request_info"):
-                    raise translated from exc
+        try:
+            async with session.request(
+                method,
+                url,
+                params=params or None,
+                data=body,
+                headers=headers,
+                timeout=self._timeout if timeout is None else client_timeout(timeout),
+                allow_redirects=False,
+                ssl=self._ssl,
+                proxy=self._proxy,
+            ) as resp:
+                return RawResponse(resp.status, resp.headers, await self._read(resp, url))
+        except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, ssl.SSLError) as exc:
+            translated = _translate(exc, method, url)
+            if translated is None:  # pragma: no cover - the table ends in these classes
+                raise
+            if not hasattr(exc, "request_info"):
+                raise translated from exc
         # ClientResponseError and its kin hold the request headers, the
         # Authorization header included, in request_info, which their repr
         # shows (error trackers and debuggers print it). So that exception is

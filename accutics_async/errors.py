@@ -10,8 +10,8 @@ Every exception the library raises on purpose is an :class:`AccuticsError`::
      ├─ UnsafeURLError              a next link or URL off the base origin
      ├─ PaginationError             a pagination loop, or a checkpoint for another query
      ├─ ExportError                 a checkpoint that does not fit; a locked or altered partial file
- │   └─ CheckpointExistsError   an interrupted export exists and resume was not asked for
- ├─ TransportError              connection failed, reset or timed out
+     │   └─ CheckpointExistsError   an interrupted export exists and resume was not asked for
+     ├─ TransportError              connection failed, reset or timed out (``kind`` says which)
      ├─ DecodeError                 body is not JSON or not the documented envelope
      └─ APIError                    the API answered with an error envelope / status
          ├─ BadRequestError         400
@@ -19,6 +19,8 @@ Every exception the library raises on purpose is an :class:`AccuticsError`::
          ├─ AuthenticationError     401 (e.g. authorization_header_missing)
          ├─ PermissionDeniedError   403 (e.g. authorization)
          ├─ NotFoundError           404
+         ├─ ConflictError           409
+         ├─ UnprocessableEntityError  422 (a body or parameter that fails validation)
          ├─ RateLimitError          429 (retry_after: float | None)
          └─ ServerError             5xx
 
@@ -37,12 +39,14 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "TRANSPORT_ERROR_KINDS",
     "APIError",
     "AccuticsError",
     "AuthenticationError",
     "BadRequestError",
     "CheckpointExistsError",
     "ConfigurationError",
+    "ConflictError",
     "DecodeError",
     "ExportError",
     "InvalidRequestError",
@@ -54,6 +58,7 @@ __all__ = [
     "SearchSyntaxError",
     "ServerError",
     "TransportError",
+    "UnprocessableEntityError",
     "UnsafeURLError",
     "error_class_for",
 ]
@@ -122,8 +127,34 @@ class CheckpointExistsError(ExportError):
         super().__init__(message, path=path)
 
 
+#: Every ``TransportError.kind``, with what it means. ``_transport.py`` maps
+#: aiohttp's and asyncio's exceptions onto these, in one table.
+TRANSPORT_ERROR_KINDS: Mapping[str, str] = {
+    "connect": "could not connect (refused, unreachable, DNS)",
+    "connect_timeout": "connecting took longer than Timeout.connect",
+    "tls": "the TLS handshake or certificate check failed",
+    "proxy": "could not connect to the proxy",
+    "timeout": "the attempt took longer than its total timeout",
+    "read_timeout": "no bytes arrived for longer than Timeout.sock_read",
+    "reset": "the server closed or reset the connection",
+    "truncated": "the response body was cut short",
+    "protocol": "the server's answer was not valid HTTP",
+    "deadline": "the call's deadline ran out",
+    "closed": "the client is closed",
+    "other": "another connection-level failure",
+}
+
+
 class TransportError(AccuticsError):
-    """The request did not get a complete HTTP response: refused, reset or timed out."""
+    """The request did not get a complete HTTP response: refused, reset or timed out.
+
+    ``kind`` names the cause, one of :data:`TRANSPORT_ERROR_KINDS` (``"connect"``,
+    ``"timeout"``, ``"read_timeout"``, ``"reset"``, ``"tls"``, ``"deadline"``, ...).
+    """
+
+    def __init__(self, message: str, *, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind if kind in TRANSPORT_ERROR_KINDS else "other"
 
 
 class DecodeError(AccuticsError):
@@ -213,6 +244,14 @@ class NotFoundError(APIError):
     """HTTP 404."""
 
 
+class ConflictError(APIError):
+    """HTTP 409: the request conflicts with the resource's current state."""
+
+
+class UnprocessableEntityError(APIError):
+    """HTTP 422: a body or parameter that fails validation (``data`` says which)."""
+
+
 class RateLimitError(APIError):
     """HTTP 429. ``retry_after`` is the server's ``Retry-After`` in seconds, if given."""
 
@@ -232,6 +271,8 @@ _BY_STATUS: dict[int, type[APIError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
     429: RateLimitError,
 }
 

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import ssl
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -52,6 +53,8 @@ class FakeAccuticsServer:
     records endpoint answers it 403 ``authorization``) likewise. ``faults``
     is a :class:`FaultSpec` or its compact text. ``default_page_size`` is the
     page size when none is asked for (default: ``max_page_size``).
+    ``ssl_context`` (a server-side :class:`ssl.SSLContext`) serves HTTPS, for
+    testing a client's ``ssl=`` settings against a private CA.
     ``clock`` (a :class:`FakeClock`) stamps writes (``created_at``,
     ``updated_at``); without one each write is stamped one second after the
     previous one. An unset clock starts just after the newest generated
@@ -77,6 +80,7 @@ class FakeAccuticsServer:
         request_log_size: int = 10_000,
         shutdown_timeout: float = 2.0,
         clock: FakeClock | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if max_page_size < 1:
             raise ValueError(f"max_page_size must be >= 1, got {max_page_size}")
@@ -110,6 +114,7 @@ class FakeAccuticsServer:
         self._shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
         self.faults = faults
+        self._ssl_context = ssl_context
 
     def __repr__(self) -> str:
         where = self.base_url if self._runner is not None else "not started"
@@ -129,7 +134,9 @@ class FakeAccuticsServer:
         )
         await runner.setup()
         try:
-            await web.TCPSite(runner, self.host, self._requested_port).start()
+            await web.TCPSite(
+                runner, self.host, self._requested_port, ssl_context=self._ssl_context
+            ).start()
         except BaseException:
             await runner.cleanup()
             raise
@@ -163,11 +170,12 @@ class FakeAccuticsServer:
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:PORT/v1``, the base every endpoint path is relative to."""
+        """``http://127.0.0.1:PORT/v1`` (``https`` with ``ssl_context``), the base of every path."""
         if self._runner is None:
             raise RuntimeError("the fake server is not running; start it first")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self._port}{self.base_path}"
+        scheme = "http" if self._ssl_context is None else "https"
+        return f"{scheme}://{host}:{self._port}{self.base_path}"
 
     def url(self, path: str) -> str:
         """Return the absolute URL of ``path`` (e.g. ``server.page_endpoint``)."""

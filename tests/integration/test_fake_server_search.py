@@ -183,8 +183,11 @@ def expected_ids(parsed: list[tuple[str, str, list[str], str]]) -> list[str]:
 
 @settings(
     max_examples=150,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    # The fixtures are the same server and client for every example, on purpose.
+    suppress_health_check=[
+        *settings.default.suppress_health_check,
+        HealthCheck.function_scoped_fixture,
+    ],
 )
 @given(parsed=st.lists(filters(), min_size=1, max_size=3))
 async def test_search_matches_the_reference(raw_client, fake_server, parsed) -> None:

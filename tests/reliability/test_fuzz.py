@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 import pytest
 import yarl
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from accutics_async import AccuticsError, DecodeError, Response, Search, SearchSyntaxError
@@ -32,11 +32,8 @@ ORIGIN = ("https", "api.example.com", 443)
 CORPUS = Path(__file__).parent.parent / "samples" / "fuzz"
 
 # ACCUTICS_FUZZ_EXAMPLES=20000 for a long hunt; the default keeps CI quick.
-fuzz = settings(
-    max_examples=int(os.environ.get("ACCUTICS_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+# (Deadline and health checks: the suite's profile, tests/conftest.py.)
+fuzz = settings(max_examples=int(os.environ.get("ACCUTICS_FUZZ_EXAMPLES", "300")))
 
 
 # -- the envelope decoder ---------------------------------------------------------

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from accutics_async import (
@@ -32,9 +32,6 @@ from accutics_async._protocol import (
 from accutics_async.errors import error_class_for
 
 BASE = "https://api.example.com/v1"
-
-# No per-example deadline: a slow CI machine must not turn into a flaky test.
-relaxed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 statuses = st.one_of(
     st.sampled_from([200, 201, 204, 400, 401, 403, 404, 409, 422, 429, 500, 502, 503, 504]),
@@ -156,19 +153,16 @@ def check(status: int, hdrs: dict[str, str], body: bytes) -> Response | None:
     return resp
 
 
-@relaxed
 @given(statuses, headers, st.binary(max_size=200))
 def test_random_bytes(status: int, hdrs: dict[str, str], body: bytes) -> None:
     check(status, hdrs, body)
 
 
-@relaxed
 @given(statuses, headers, json_values)
 def test_random_json(status: int, hdrs: dict[str, str], value: Any) -> None:
     check(status, hdrs, orjson.dumps(value))
 
 
-@relaxed
 @given(statuses, headers, success_envelopes)
 def test_random_success_envelopes(status: int, hdrs: dict[str, str], doc: dict[str, Any]) -> None:
     resp = check(status, hdrs, orjson.dumps(doc))
@@ -178,13 +172,11 @@ def test_random_success_envelopes(status: int, hdrs: dict[str, str], doc: dict[s
         assert resp.meta.raw == (meta or {})
 
 
-@relaxed
 @given(statuses, headers, error_envelopes)
 def test_random_error_envelopes(status: int, hdrs: dict[str, str], doc: dict[str, Any]) -> None:
     check(status, hdrs, orjson.dumps(doc))
 
 
-@relaxed
 @given(statuses, json_values)
 def test_truncated_json(status: int, value: Any) -> None:
     body = orjson.dumps({"data": value, "meta": {"endpoint": "e"}})
@@ -192,7 +184,6 @@ def test_truncated_json(status: int, value: Any) -> None:
         check(status, {}, body[:cut])
 
 
-@relaxed
 @given(st.integers(min_value=200, max_value=299).filter(lambda s: s != 204))
 def test_huge_and_deep_json_is_still_ours(status: int) -> None:
     check(status, {}, b'{"data": ' + b"9" * 400 + b"}")
@@ -200,14 +191,12 @@ def test_huge_and_deep_json_is_still_ours(status: int) -> None:
     check(status, {}, json.dumps({"data": 2**200}).encode())
 
 
-@relaxed
 @given(st.one_of(st.none(), st.text(max_size=60)))
 def test_parse_retry_after_never_raises(value: str | None) -> None:
     seconds = parse_retry_after(value)
     assert seconds is None or seconds >= 0.0
 
 
-@relaxed
 @given(st.text(max_size=60))
 def test_build_url_answers_with_a_url_or_our_error(path: str) -> None:
     try:
@@ -217,7 +206,6 @@ def test_build_url_answers_with_a_url_or_our_error(path: str) -> None:
     assert url.startswith("https://api.example.com")
 
 
-@relaxed
 @given(st.lists(st.text(max_size=12), max_size=4))
 def test_build_url_segments(segments: list[str]) -> None:
     try:
@@ -229,7 +217,6 @@ def test_build_url_segments(segments: list[str]) -> None:
     assert url[len(BASE) + 1 :].count("/") == len(segments) - 1
 
 
-@relaxed
 @given(st.text(max_size=60))
 def test_resolve_link_answers_with_a_url_or_our_error(link: str) -> None:
     try:
@@ -239,7 +226,6 @@ def test_resolve_link_answers_with_a_url_or_our_error(link: str) -> None:
     assert url.lower().startswith("https://api.example.com")
 
 
-@relaxed
 @given(st.dictionaries(st.text(max_size=8), st.one_of(json_scalars, json_values), max_size=4))
 def test_encode_params_answers_with_pairs_or_our_error(params: dict[str, Any]) -> None:
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from accutics_async.errors import (
     BadRequestError,
     CheckpointExistsError,
     ConfigurationError,
+    ConflictError,
     DecodeError,
     ExportError,
     InvalidRequestError,
@@ -27,6 +30,7 @@ from accutics_async.errors import (
     SearchSyntaxError,
     ServerError,
     TransportError,
+    UnprocessableEntityError,
     UnsafeURLError,
     error_class_for,
 )
@@ -49,6 +53,8 @@ TREE: dict[type[BaseException], type[BaseException]] = {
     AuthenticationError: APIError,
     PermissionDeniedError: APIError,
     NotFoundError: APIError,
+    ConflictError: APIError,
+    UnprocessableEntityError: APIError,
     RateLimitError: APIError,
     ServerError: APIError,
 }
@@ -81,6 +87,40 @@ def test_tree(cls: type[BaseException], parent: type[BaseException]) -> None:
         chain.add(node)
     ours = {base for base in cls.__mro__[1:] if base in TREE}
     assert ours == chain - {Exception}
+
+
+def drawn_tree(text: str) -> dict[str, str]:
+    """child -> parent names from a box drawing ("├─ Name", "│   └─ Name", ...)."""
+    found: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    for line in text.splitlines():
+        match = re.match(r"^(\s*)(?:([│ ]*)[├└]─ )?([A-Z][A-Za-z]+Error)\b", line)
+        if not match:
+            continue
+        column = len(match.group(1)) + len(match.group(2) or "")
+        name = match.group(3)
+        while stack and stack[-1][0] >= column:
+            stack.pop()
+        if stack:
+            found[name] = stack[-1][1]
+        stack.append((column, name))
+    return found
+
+
+def expected_tree() -> dict[str, str]:
+    return {c.__name__: p.__name__ for c, p in TREE.items() if p is not Exception}
+
+
+def test_the_errors_module_draws_the_tree() -> None:
+    assert errors.__doc__ is not None
+    assert drawn_tree(errors.__doc__) == expected_tree()
+
+
+def test_the_readme_draws_the_tree() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    start = readme.index("AccuticsError\n")
+    drawing = readme[start : readme.index("```", start)]
+    assert drawn_tree(drawing) == expected_tree()
 
 
 def test_value_error_mixins() -> None:
@@ -126,8 +166,10 @@ def test_every_exception_is_exported_at_the_top_level() -> None:
         (404, "invalid_route", NotFoundError),
         (429, None, RateLimitError),
         (429, "rate_limited", RateLimitError),
-        (409, "record_locked", APIError),
-        (422, "taxonomy_violation", APIError),
+        (409, "record_locked", ConflictError),
+        (409, None, ConflictError),
+        (422, "taxonomy_violation", UnprocessableEntityError),
+        (422, None, UnprocessableEntityError),
         (405, None, APIError),
         (418, None, APIError),
         (500, None, ServerError),

@@ -181,7 +181,7 @@ records = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60)
 @given(records=records, cuts=st.lists(st.integers(0, 12), max_size=4))
 def test_csv_export_and_sharded_merge_agree_for_any_records(
     tmp_path_factory: pytest.TempPathFactory, records: list[dict[str, Any]], cuts: list[int]

@@ -15,6 +15,7 @@ from accutics_async import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    ConflictError,
     CursorPagination,
     DecodeError,
     InvalidRequestError,
@@ -26,6 +27,7 @@ from accutics_async import (
     RateLimitError,
     Response,
     ServerError,
+    UnprocessableEntityError,
     UnsafeURLError,
 )
 from accutics_async._protocol import (
@@ -285,7 +287,7 @@ ERRORS: dict[str, tuple[type[APIError], str | None, str, str | None, dict[str, A
         None,
     ),
     "errors/409_conflict": (
-        APIError,
+        ConflictError,
         "record_locked",
         "The record is being edited.",
         "records.update",
@@ -293,7 +295,7 @@ ERRORS: dict[str, tuple[type[APIError], str | None, str, str | None, dict[str, A
         None,
     ),
     "errors/422_unprocessable": (
-        APIError,
+        UnprocessableEntityError,
         "taxonomy_violation",
         "input_medium is not allowed.",
         "records.create",

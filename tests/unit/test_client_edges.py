@@ -1,0 +1,142 @@
+"""Client promises at the edges that need no socket: signatures, hooks, pager arguments."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import typing
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import attrs
+import pytest
+from aioresponses import aioresponses
+
+from accutics_async import (
+    AccuticsClient,
+    ConfigurationError,
+    DecodeError,
+    Response,
+    register_structure_hook,
+)
+
+BASE = "https://api.example.com/v1"
+TOKEN = "eyJhbGciOiJIUzI1NiJ9.c2VjcmV0"
+
+
+def test_shorthands_spell_their_keywords_out() -> None:
+    for name in ("request", "get", "post", "put", "patch", "delete"):
+        params = inspect.signature(getattr(AccuticsClient, name)).parameters.values()
+        assert not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params), name
+        names = {p.name for p in params}
+        assert {"params", "headers", "timeout", "deadline"} <= names, name
+
+
+def test_response_data_is_typed_json() -> None:
+    hint = typing.get_type_hints(Response)["data"]
+    assert set(typing.get_args(hint)) >= {str, int, float, bool, type(None)}
+    assert typing.Any not in typing.get_args(hint)
+    assert "JSON" in str(hint)  # recursive: dict[str, JSON] | list[JSON] | ...
+
+
+@attrs.frozen
+class Priced:
+    id: str
+    price: Decimal
+
+
+@attrs.frozen
+class Named:
+    id: str
+    name: str
+
+
+@attrs.frozen
+class Money:
+    amount: str
+
+
+@attrs.frozen
+class Invoice:
+    id: str
+    total: Money
+
+
+async def test_a_field_type_without_a_hook_is_a_decode_error_naming_the_field(
+    mock_http: aioresponses,
+) -> None:
+    mock_http.get(f"{BASE}/things", payload={"data": [{"id": "a", "price": 1.5}]})
+    async with AccuticsClient(TOKEN, base_url=BASE) as client:
+        with pytest.raises(DecodeError, match="'price'") as info:
+            await client.paginate("/things", model=Priced).collect()
+    assert info.value.kind == "bad_item"
+    assert "register_structure_hook" in str(info.value)
+
+
+async def test_a_registered_hook_structures_the_field(mock_http: aioresponses) -> None:
+    register_structure_hook(Money, lambda value: Money(str(value)))
+    mock_http.get(f"{BASE}/invoices", payload={"data": [{"id": "a", "total": 2.5}]})
+    async with AccuticsClient(TOKEN, base_url=BASE) as client:
+        [item] = await client.paginate("/invoices", model=Invoice).collect()
+    assert item == Invoice("a", Money("2.5"))
+    with pytest.raises(ConfigurationError):
+        register_structure_hook(str, str)
+
+
+async def test_a_bad_value_names_the_field(mock_http: aioresponses) -> None:
+    mock_http.get(f"{BASE}/things", payload={"data": [{"id": "a", "name": 7}]})
+    async with AccuticsClient(TOKEN, base_url=BASE) as client:
+        with pytest.raises(DecodeError, match=r"item 0 .*'name'"):
+            await client.paginate("/things", model=Named).collect()
+
+
+@pytest.mark.parametrize(
+    ("params", "kwargs"),
+    [
+        ({"search": "input_medium:eq:email"}, {"search": "id:exists"}),
+        ({"sort": "id"}, {"sort": "-id"}),
+        ({"page_size": 5}, {"page_size": 10}),
+    ],
+)
+def test_a_parameter_given_twice_is_refused(params: Any, kwargs: Any) -> None:
+    client = AccuticsClient(TOKEN, base_url=BASE)
+    with pytest.raises(ConfigurationError, match="pass it one way only"):
+        client.paginate("/records", params=params, **kwargs)
+
+
+def test_concurrency_over_the_client_cap_is_refused() -> None:
+    client = AccuticsClient(TOKEN, base_url=BASE, max_concurrency=8)
+    with pytest.raises(ConfigurationError, match="max_concurrency"):
+        client.paginate("/records", concurrency=16)
+
+
+def test_a_client_used_from_a_second_event_loop_is_a_configuration_error() -> None:
+    client: AccuticsClient | None = None
+
+    async def first() -> None:
+        nonlocal client
+        async with aiohttp.ClientSession() as session:
+            client = AccuticsClient(TOKEN, base_url=BASE, session=session)
+            with aioresponses() as m:
+                m.get(f"{BASE}/records/1", payload={"data": {}})
+                await client.get("/records/1")
+
+    async def second() -> None:
+        assert client is not None
+        with pytest.raises(ConfigurationError, match="event loop"):
+            await client.get("/records/1")
+
+    asyncio.run(first())
+    asyncio.run(second())
+
+
+def test_ssl_false_is_refused_off_loopback() -> None:
+    with pytest.raises(ConfigurationError, match="ssl=False"):
+        AccuticsClient(TOKEN, base_url=BASE, ssl=False)
+    AccuticsClient(TOKEN, base_url="http://127.0.0.1:1/v1", ssl=False)
+
+
+def test_a_proxy_must_be_an_http_url() -> None:
+    with pytest.raises(ConfigurationError, match="proxy"):
+        AccuticsClient(TOKEN, base_url=BASE, proxy="socks5://user:pw@h:1")
