@@ -33,6 +33,10 @@ def _check(args: argparse.Namespace) -> None:
             "--token-file does not apply with --dask: the workers read the token from "
             "their own environment (ACCUTICS_TOKEN or ACCUTICS_TOKEN_FILE)"
         )
+    if getattr(args, "rate_limit", None) is not None:
+        # Each worker runs its own client, so no one bucket could hold the
+        # rate for all of them; the workers adapt to 429s on their own.
+        raise UsageError("--rate-limit does not apply with --dask: each worker has its own client")
 
 
 def _connect(address: str) -> Any:

@@ -8,7 +8,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from ssl import SSLContext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import attrs
 import orjson
 
+from . import _retry
 from ._auth import TokenProvider, TokenSource
 from ._events import EventHooks
 from ._models import Response
@@ -33,6 +34,7 @@ from ._protocol import (
     resolve_link,
     validate_base_url,
 )
+from ._ratelimit import LimiterEvent, RateLimiter, SendControl
 from ._redact import Redactor, SecretHeaders
 from ._retry import RateLimitGate, RetryPolicy, call_with_retries, gate_cap
 from ._search import Filter, Search
@@ -77,6 +79,23 @@ class _Call:
 def _check_number(name: str, value: float, minimum: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
         raise ConfigurationError(f"{name} must be a number >= {minimum}, got {value!r}")
+
+
+def _retry_clock() -> float:
+    return _retry._clock()
+
+
+def _retry_sleep(seconds: float) -> Awaitable[None]:
+    return _retry._sleep(seconds)
+
+
+def _check_positive(name: str, value: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value < float("inf")
+    ):
+        raise ConfigurationError(f"{name} must be a number > 0, got {value!r}")
 
 
 def _check_ssl(value: object, base_url: str, allow_insecure: bool) -> None:
@@ -124,6 +143,11 @@ class AccuticsClient:
     client's requests in flight, all callers together; ``retry`` is a
     :class:`RetryPolicy` or ``None`` for no retries; ``max_response_bytes``
     caps one body, so a broken server cannot exhaust memory.
+
+    ``rate_limit`` caps the requests per second of this client, all callers
+    together (``None``: no fixed cap). ``adaptive`` (on by default) slows
+    the client down to the server's limit after a 429 and speeds it up again
+    while answers succeed, never above ``rate_limit`` or ``max_concurrency``.
     """
 
     def __init__(
@@ -143,6 +167,8 @@ class AccuticsClient:
         proxy: str | None = None,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         event_hooks: EventHooks | None = None,
+        rate_limit: float | None = None,
+        adaptive: bool = True,
     ) -> None:
         self._tokens = TokenSource(token)
         # Built again whenever the token source has seen a new token.
@@ -157,6 +183,10 @@ class AccuticsClient:
             raise ConfigurationError(f"max_concurrency must be an int >= 1, got {max_concurrency}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a RetryPolicy or None")
+        if rate_limit is not None:
+            _check_positive("rate_limit", rate_limit)
+        if not isinstance(adaptive, bool):
+            raise ConfigurationError(f"adaptive must be True or False, got {adaptive!r}")
         if user_agent is not None and _UNSAFE_HEADER.search(user_agent):
             raise ConfigurationError("user_agent contains CR, LF or NUL")
         _check_ssl(ssl, self._base_url, allow_insecure)
@@ -182,9 +212,22 @@ class AccuticsClient:
             trace_configs=trace_configs,
         )
         #: Counters: ``requests`` (calls), ``attempts``, ``retries.<reason>`` (an
-        #: HTTP ``status_NNN``, a ``TransportError.kind`` or a ``DecodeError.kind``)
-        #: and ``token_refreshes``.
+        #: HTTP ``status_NNN``, a ``TransportError.kind`` or a ``DecodeError.kind``),
+        #: ``token_refreshes`` and the rate limiter's ``limiter.<decision>``
+        #: (see LimiterEvent).
         self.stats: Counter[str] = Counter()
+        self._limiter: RateLimiter | None = None
+        if adaptive or rate_limit is not None:
+            control = SendControl(
+                rate_limit=None if rate_limit is None else float(rate_limit),
+                max_concurrency=max_concurrency,
+                adaptive=adaptive,
+                # The shared 429 gate's cap: a longer Retry-After pauses nobody.
+                max_pause=self._gate_cap,
+                on_event=self._limiter_event,
+            )
+            # Through the retry module's seams, so a test's fake clock paces both.
+            self._limiter = RateLimiter(control, clock=_retry_clock, sleep=_retry_sleep)
 
     @staticmethod
     def default_user_agent() -> str:
@@ -479,9 +522,7 @@ class AccuticsClient:
             # that queued for a slot while another got a 429 must not slip
             # out before that pause is over.
             await self._gate.wait(self._gate_cap, ends_at)
-            raw = await self._transport.send(
-                method, url, params=query, headers=headers, body=body, timeout=timeout
-            )
+            raw = await self._paced_send(method, url, query, headers, body, timeout)
             if raw.status == 429:
                 # Closed before the slot is released, so the call queued for
                 # the slot already sees the pause.
@@ -511,6 +552,43 @@ class AccuticsClient:
         if body is raw.body and headers is raw.headers:
             return raw
         return RawResponse(raw.status, headers, body)
+
+    async def _paced_send(
+        self,
+        method: str,
+        url: str,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: Timeout | None,
+    ) -> RawResponse:
+        """``Transport.send``, paced by the rate limiter when there is one."""
+        limiter = self._limiter
+        if limiter is None:
+            return await self._transport.send(
+                method, url, params=query, headers=headers, body=body, timeout=timeout
+            )
+        ticket = await limiter.acquire()
+        raw: RawResponse | None = None
+        try:
+            raw = await self._transport.send(
+                method, url, params=query, headers=headers, body=body, timeout=timeout
+            )
+            return raw
+        finally:
+            # No answer (a reset, a timeout, a cancellation) frees the slot too.
+            limiter.answered(ticket, raw.status if raw else None, raw.headers if raw else None)
+
+    def _limiter_event(self, event: LimiterEvent) -> None:
+        self.stats[f"limiter.{event.kind}"] += 1
+        rate = "none" if event.rate is None else f"{event.rate:.1f}/s"
+        log.debug(
+            "rate limiter: %s (rate %s, %d in flight, pause %.3fs)",
+            event.kind,
+            rate,
+            event.concurrency,
+            event.seconds,
+        )
 
     def _redact_text(self, text: str) -> str:
         # A URL is the server's text too (a next link or redirect could embed

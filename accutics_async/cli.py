@@ -89,6 +89,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of requests per second > 0: {text!r}")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text) if text.isdigit() else -1
     if not 0 <= value <= 65535:
@@ -138,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--dask",
         metavar="SCHEDULER_ADDRESS",
         help="run the shards as tasks on this Dask cluster (extra 'dask'; OUT on shared storage)",
+    )
+    exp.add_argument(
+        "--rate-limit",
+        type=_rate,
+        metavar="R",
+        help="at most R requests per second, all shards together (default: adapt to 429s)",
     )
     again = exp.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="finish an interrupted export")
@@ -232,7 +248,9 @@ async def _cmd_export(args: argparse.Namespace) -> int:
     # --concurrency is the budget for all shards together: the client's cap,
     # which the shards queue for (never raised to the number of shards).
     budget = args.concurrency
-    async with AccuticsClient(token, base_url=base_url, max_concurrency=budget) as client:
+    async with AccuticsClient(
+        token, base_url=base_url, max_concurrency=budget, rate_limit=args.rate_limit
+    ) as client:
         with context:
             if args.shards:
                 per_shard = max(1, args.concurrency // args.shards)

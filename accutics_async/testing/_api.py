@@ -131,6 +131,15 @@ class FakeApi:
         self, request: web.Request, handler: Handler, endpoint: str | None, entry: RequestRecord
     ) -> web.StreamResponse:
         plan = self.fault_plan
+        if plan is not None and plan.gateway is not None:
+            wait = plan.limited(request.method, request.path, endpoint)
+            if wait is not None:
+                # A gateway answers at once, before latency or any other fault.
+                self.stats.faults["limit"] += 1
+                entry.fault = "limit"
+                message = f"Rate limit of {plan.spec.limit} exceeded; retry after {wait}s."
+                headers = {"Retry-After": wait}
+                return error_response(429, "too_many_requests", message, {}, endpoint, headers)
         fault = plan.draw(request.method, request.path, endpoint) if plan else _NO_FAULT
         if fault.delay > 0:
             self.stats.faults["latency"] += 1

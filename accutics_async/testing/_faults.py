@@ -22,6 +22,10 @@ Compact syntax (``FaultSpec.parse``, the CLI's ``--faults``): comma-separated
 ``jitter=D``        plus a uniform random delay in ``[0, D]``
 ``retry_after=S``   ``Retry-After`` seconds on 429 (may be fractional; default 1)
 ``retry_after_503=S``  send ``Retry-After`` on 503 as well (default: not sent)
+``limit=R/s``       a gateway's rate limit: requests over ``R`` per second get
+                    429 with ``Retry-After`` of the time to the next slot
+                    (``:int`` for whole seconds, ``:burst=N``, ``/min``; see
+                    ``_limit``); checked before the other faults
 ``seed=N``          the RNG seed (default: the server's seed)
 ``skip_first=N``    never fault the first ``N`` eligible requests (latency
                     still applies)
@@ -51,6 +55,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
+
+from ._limit import GatewayBucket, LimitSpec
 
 __all__ = ["ENDPOINT_GROUPS", "Fault", "FaultPlan", "FaultSpec"]
 
@@ -85,6 +91,10 @@ def _only(value: Iterable[str] | None) -> frozenset[str] | None:
     return frozenset(names)
 
 
+def _limit(value: LimitSpec | str | None) -> LimitSpec | None:
+    return LimitSpec.parse(value) if isinstance(value, str) else value
+
+
 def _check_rate(name: str, rate: float) -> None:
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"fault rate {name}={rate} is not between 0 and 1")
@@ -96,8 +106,9 @@ class FaultSpec:
 
     ``status`` maps an HTTP status (400-599) to its probability; ``reset``,
     ``truncate`` and ``html`` are probabilities; ``latency``, ``jitter``,
-    ``retry_after`` and ``retry_after_503`` are seconds. Raises
-    ``ValueError`` for an impossible spec.
+    ``retry_after`` and ``retry_after_503`` are seconds; ``limit`` is a
+    :class:`~accutics_async.testing._limit.LimitSpec` or its text
+    (``"50/s"``). Raises ``ValueError`` for an impossible spec.
     """
 
     status: tuple[tuple[int, float], ...] = attrs.field(default=(), converter=_status_rates)
@@ -111,6 +122,7 @@ class FaultSpec:
     seed: int | None = None
     skip_first: int = 0
     only: frozenset[str] | None = attrs.field(default=None, converter=_only)
+    limit: LimitSpec | None = attrs.field(default=None, converter=_limit)
     predicate: Callable[[str, str], bool] | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
@@ -151,6 +163,8 @@ class FaultSpec:
                 kwargs[key] = _integer(key, value)
             elif key == "only":
                 kwargs[key] = value.split("+")
+            elif key == "limit":
+                kwargs[key] = LimitSpec.parse(value)
             else:
                 raise ValueError(f"unknown fault key {key!r} in {item!r}")
         return cls(status=status, **kwargs)
@@ -172,6 +186,8 @@ class FaultSpec:
             parts.append(f"skip_first={self.skip_first}")
         if self.only is not None:
             parts.append("only=" + "+".join(sorted(self.only)))
+        if self.limit is not None:
+            parts.append(f"limit={self.limit}")
         return ",".join(parts)
 
 
@@ -211,8 +227,18 @@ class Fault:
 class FaultPlan:
     """Draws the fault of each request for one :class:`FaultSpec`; keeps its own RNG."""
 
-    def __init__(self, spec: FaultSpec, default_seed: int) -> None:
+    def __init__(
+        self,
+        spec: FaultSpec,
+        default_seed: int,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.spec = spec
+        self.gateway: GatewayBucket | None = None
+        if spec.limit is not None:
+            self.gateway = (
+                GatewayBucket(spec.limit) if clock is None else GatewayBucket(spec.limit, clock)
+            )
         self._rng = random.Random(default_seed if spec.seed is None else spec.seed)
         self._eligible_seen = 0
         self._table: list[tuple[float, str]] = []
@@ -230,6 +256,17 @@ class FaultPlan:
         if spec.only is not None and endpoint not in spec.only:
             return False
         return spec.predicate is None or spec.predicate(method, path)
+
+    def limited(self, method: str, path: str, endpoint: str | None) -> str | None:
+        """The ``Retry-After`` text if the rate limit turns this request away, else ``None``.
+
+        Call once per request, on arrival, before :meth:`draw`.
+        """
+        gateway = self.gateway
+        if gateway is None or not self.eligible(method, path, endpoint):
+            return None
+        wait = gateway.admit()
+        return None if wait is None else gateway.retry_after(wait)
 
     def draw(self, method: str, path: str, endpoint: str | None) -> Fault:
         """Return the fault for the next request; call once per request, in arrival order."""

@@ -119,6 +119,8 @@ def clean(fake: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dic
         ["export", "/records"],
         ["export", "/records", "--out", "x", "--page-size", "0"],
         ["export", "/records", "--out", "x", "--concurrency", "many"],
+        ["export", "/records", "--out", "x", "--rate-limit", "0"],
+        ["export", "/records", "--out", "x", "--rate-limit", "fast"],
         ["export", "/records", "--out", "x", "--resume", "--restart"],
         ["export", "/records", "--out", "x", "--format", "xml"],
         ["export", "/records", "--out", "x", "--token", "secret"],  # no such flag, on purpose
@@ -227,6 +229,16 @@ def test_export_writes_the_file_and_a_summary(
     assert head.startswith(b"id,created_at") if suffix == "csv" else head.startswith(b'{"id"')
     code, _, err = run([*argv, "--no-progress"], capsys)
     assert code == 0  # the destination is simply replaced
+
+
+def test_export_with_a_rate_limit_writes_every_record(
+    fake: dict[str, Any], env: dict[str, str], tmp_path: Path, capsys: Any
+) -> None:
+    out = tmp_path / "limited.jsonl"
+    argv = ["export", fake["page_endpoint"], "-o", str(out), "--page-size", "100"]
+    code, _, err = run([*argv, "--rate-limit", "500", "--concurrency", "2", "--no-fsync"], capsys)
+    assert code == 0, err
+    assert f"wrote {N:,} records to {out}" in err
 
 
 def test_sharded_cli_export_equals_the_clean_one(
