@@ -8,7 +8,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from ssl import SSLContext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload

@@ -262,8 +262,16 @@ def run_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.Complet
             "--token-file does not apply with --dask",
         ),
         (
-            ["--out", "x.jsonl", "--shards", "2", "--dask", "tcp://127.0.0.1:1"]
-            + ["--rate-limit", "5"],
+            [
+                "--out",
+                "x.jsonl",
+                "--shards",
+                "2",
+                "--dask",
+                "tcp://127.0.0.1:1",
+                "--rate-limit",
+                "5",
+            ],
             "--rate-limit does not apply with --dask",
         ),
     ],
