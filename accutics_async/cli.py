@@ -15,9 +15,10 @@ The token comes only from ``$ACCUTICS_TOKEN`` or ``--token-file FILE``
 server's own token.)
 
 Exit codes (:data:`EXIT_CODES`): 0 done; 1 failed (export state, local
-files, anything unexpected); 2 usage (bad arguments, search or sort syntax,
-no token or base URL, an interrupted export found without ``--resume`` or
-``--restart``); 3 the API answered with an error (401, 403, 404, 429, 5xx
+files, anything unexpected); 2 usage (any bad argument, in one line naming
+the flag; search or sort syntax; no token or base URL; an interrupted export
+found without ``--resume`` or ``--restart``, or resumed with options that
+contradict it); 3 the API answered with an error (401, 403, 404, 429, 5xx
 after retries); 4 no usable answer (connection, timeout, body not the
 documented envelope, unsafe link, pagination loop); 130 interrupted by
 Ctrl-C and 143 by SIGTERM, with the checkpoint saved: the same command

@@ -13,7 +13,7 @@ import asyncio
 import json
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -86,7 +86,7 @@ async def test_sort_values_may_start_with_a_dash(
 
 
 @pytest.fixture
-def busy_port() -> AsyncIterator[int]:
+def busy_port() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
