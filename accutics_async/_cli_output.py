@@ -22,7 +22,10 @@ class UsageError(Exception):
 
 
 def err(message: str) -> None:
-    print(f"accutics: {message}", file=sys.stderr, flush=True)
+    # Messages quote the server's text: its control characters are shown, not obeyed.
+    from ._cli_safety import terminal_text
+
+    print(f"accutics: {terminal_text(message)}", file=sys.stderr, flush=True)
 
 
 def _size(count: int) -> str:

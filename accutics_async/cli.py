@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import signal
 import sys
@@ -43,6 +44,7 @@ from typing import Any, NoReturn
 from . import _cli_checks as checks
 from . import errors
 from ._cli_output import UsageError, err, progress_bar, summary
+from ._cli_safety import read_token_file, terminal_json
 from ._version import __version__
 from .export import (
     CheckpointExistsError,
@@ -198,16 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _credentials(args: argparse.Namespace) -> tuple[str, str]:
     """The token and base URL, from the only places the CLI takes them."""
     if args.token_file:
-        try:
-            if args.token_file == "-":
-                token = sys.stdin.readline().strip()
-            else:
-                with open(args.token_file, encoding="utf-8") as handle:
-                    token = handle.read().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read the token file {args.token_file}: {exc}")
-        if not token:
-            raise UsageError(f"the token file {args.token_file} is empty")
+        token = args.token_from_file  # read by main() before the event loop started
     else:
         token = os.environ.get("ACCUTICS_TOKEN", "").strip()
         if not token:
@@ -227,6 +220,13 @@ def _client_options(args: argparse.Namespace) -> dict[str, Any]:
     if args.timeout is not None:
         options["timeout"] = args.timeout
     return options
+
+
+def _is_loopback_host(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
 
 
 # -- commands --------------------------------------------------------------------
@@ -294,7 +294,7 @@ async def _cmd_get(args: argparse.Namespace) -> int:
     async with AccuticsClient(token, base_url=base_url, **_client_options(args)) as client:
         resp = await client.get(args.path, params=params)
     body = {"data": resp.data, "meta": dict(resp.meta.raw)}
-    sys.stdout.buffer.write(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.buffer.write(terminal_json(orjson.dumps(body, option=orjson.OPT_INDENT_2)) + b"\n")
     sys.stdout.flush()
     return EXIT_OK
 
@@ -333,6 +333,11 @@ async def _cmd_fake_server(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"bad --faults: {exc}")
 
+    if not _is_loopback_host(args.host):
+        err(
+            f"warning: listening on {args.host}, not loopback: other machines can reach "
+            "this fake server, and its token is printed below"
+        )
     listening = False
 
     def ready(server: Any) -> None:
@@ -450,6 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(checks.join_dashed_values(parser, words))
     try:
+        if getattr(args, "token_file", None):
+            # Before the event loop and its signal handlers: a read that waits
+            # (a terminal, a pipe) must stay interruptible by Ctrl-C.
+            args.token_from_file = read_token_file(args.token_file, warn=err)
         code, signum = asyncio.run(_until_signal(_COMMANDS[args.command](args)))
     except KeyboardInterrupt:  # pragma: no cover - where signal handlers cannot be installed
         return _interrupted(args, signal.SIGINT)
