@@ -20,10 +20,11 @@ from ._export_dask import export_on_dask
 from ._search import Search, format_sort
 from .errors import TransportError
 
-__all__ = ["export_on_dask_cli"]
+__all__ = ["check_dask_args", "export_on_dask_cli"]
 
 
-def _check(args: argparse.Namespace) -> None:
+def check_dask_args(args: argparse.Namespace) -> None:
+    """Refuse what ``--dask`` cannot honour (``UsageError``), before any connection."""
     if not args.shards:
         raise UsageError("--dask needs --shards N (one Dask task per shard)")
     if args.out == "-":
@@ -55,7 +56,7 @@ def _connect(address: str) -> Any:
 
 async def export_on_dask_cli(args: argparse.Namespace) -> int:
     """Run ``accutics export`` with ``--dask``; returns the exit code (0) or raises."""
-    _check(args)
+    check_dask_args(args)
     fmt = args.format or ("csv" if args.out.lower().endswith(".csv") else "jsonl")
     search = Search.parse(args.search) if args.search is not None else None
     sort = format_sort(args.sort) if args.sort is not None else None

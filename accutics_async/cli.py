@@ -482,6 +482,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(checks.join_dashed_values(parser, words))
     try:
+        if getattr(args, "dask", None):
+            # Before --token-file is read: with --dask it is refused, not used.
+            from ._cli_dask import check_dask_args
+
+            check_dask_args(args)
         if getattr(args, "token_file", None):
             # Before the event loop and its signal handlers: a read that waits
             # (a terminal, a pipe) must stay interruptible by Ctrl-C.
