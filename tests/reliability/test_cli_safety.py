@@ -288,3 +288,14 @@ def test_fake_server_warns_when_it_listens_beyond_loopback(
     assert ("warning: listening on" in err) == warned
     if warned:
         assert f"{host}, not loopback" in err
+
+
+def test_token_file_dash_without_any_standard_input_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from accutics_async._cli_output import UsageError
+    from accutics_async._cli_safety import read_token_file
+
+    monkeypatch.setattr(sys, "stdin", None)  # what Python sets when fd 0 is closed
+    with pytest.raises(UsageError, match="no standard input"):
+        read_token_file("-", warn=print)
