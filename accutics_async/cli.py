@@ -419,7 +419,8 @@ async def _until_signal(command: Awaitable[int]) -> tuple[int | None, int | None
 
 
 def _interrupted(args: argparse.Namespace, signum: int) -> int:
-    saved = (f"{args.out}.checkpoint.json", f"{args.out}.shards.json")
+    out = getattr(args, "out", None)  # only export has one
+    saved = (f"{out}.checkpoint.json", f"{out}.shards.json")
     if args.command == "export" and any(os.path.exists(path) for path in saved):
         err("interrupted; progress is saved: run the same command with --resume to finish")
     else:
