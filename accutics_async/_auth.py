@@ -14,6 +14,7 @@ import os
 import re
 from collections.abc import Awaitable, Callable
 
+from ._redact import Redactor
 from .errors import AccuticsError, ConfigurationError
 
 __all__ = ["TokenProvider", "TokenSource"]
@@ -94,9 +95,7 @@ class TokenSource:
         except Exception as exc:
             # Not chained: the provider's frames and locals could hold a token.
             # Its message is kept, minus every token seen so far.
-            detail = str(exc)
-            for secret in self.secrets:
-                detail = detail.replace(secret, "[redacted]")
+            detail = Redactor(self.secrets).text(str(exc))
             raise ConfigurationError(
                 f"the token provider raised {type(exc).__name__}: {detail}"
             ) from None

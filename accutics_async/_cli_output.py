@@ -22,7 +22,10 @@ class UsageError(Exception):
 
 
 def err(message: str) -> None:
-    print(f"accutics: {message}", file=sys.stderr, flush=True)
+    # Messages quote the server's text: its control characters are shown, not obeyed.
+    from ._cli_safety import terminal_text
+
+    print(f"accutics: {terminal_text(message)}", file=sys.stderr, flush=True)
 
 
 def _size(count: int) -> str:
@@ -43,19 +46,31 @@ def summary(result: ExportResult) -> str:
     )
 
 
+def _eta_column() -> Any:
+    """ "ETA h:mm:ss" when the total is known; nothing otherwise (a cursor walk has no total)."""
+    from rich.progress import ProgressColumn, Task, TimeRemainingColumn
+    from rich.text import Text
+
+    class Eta(ProgressColumn):
+        def __init__(self) -> None:
+            super().__init__()
+            self._remaining = TimeRemainingColumn()
+
+        def render(self, task: Task) -> Text:
+            if task.total is None:
+                return Text("")
+            return Text.assemble("ETA ", self._remaining.render(task))
+
+    return Eta()
+
+
 class _Bar:
     """A rich progress bar on stderr fed by ``ExportProgress`` callbacks."""
 
     def __init__(self, description: str) -> None:
         try:
             from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
         except ImportError:
             raise UsageError(
                 "the progress bar needs rich: pip install 'accutics-async[cli]' "
@@ -66,9 +81,9 @@ class _Bar:
             BarColumn(),
             TextColumn("{task.fields[count]}"),
             TextColumn("{task.fields[rate]}"),
+            TextColumn("elapsed"),
             TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
+            _eta_column(),
             console=Console(stderr=True),
         )
         self._task = self._progress.add_task(description, total=None, count="", rate="")

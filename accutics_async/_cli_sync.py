@@ -17,6 +17,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from . import _cli_checks as checks
 from ._cli_output import err, progress_bar
 from ._search import Search
 from .sync import DEFAULT_LOOKBACK, SyncResult, sync
@@ -33,16 +34,6 @@ def _into(text: str) -> str:
             f"{text!r} ends in none of {', '.join(SINK_SUFFIXES)} (SQLite or a change log)"
         )
     return text
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more seconds")
-    return value
 
 
 def add_parser(commands: Any, *, count: Callable[[str], int], common: list[Adder]) -> None:
@@ -62,7 +53,7 @@ def add_parser(commands: Any, *, count: Callable[[str], int], common: list[Adder
     )
     cmd.add_argument(
         "--lookback",
-        type=_seconds,
+        type=checks.seconds,
         default=float(DEFAULT_LOOKBACK),
         metavar="SECONDS",
         help=f"re-read this much before the watermark (default {DEFAULT_LOOKBACK})",
@@ -89,14 +80,23 @@ def interrupted_message() -> str:
     return "interrupted; what was committed is kept: run the same command again to finish"
 
 
-async def run(args: argparse.Namespace, credentials: Callable[[argparse.Namespace], Any]) -> int:
-    """Run ``accutics sync`` with parsed ``args``; ``credentials(args)`` gives (token, base URL)."""
+async def run(
+    args: argparse.Namespace,
+    credentials: Callable[[argparse.Namespace], Any],
+    client_options: Callable[[argparse.Namespace], dict[str, Any]],
+) -> int:
+    """Run ``accutics sync`` with parsed ``args``.
+
+    ``credentials(args)`` gives (token, base URL), ``client_options(args)``
+    the client settings of the connection flags (``cli.py`` owns both).
+    """
     from ._client import AccuticsClient
 
+    checks.check_out(args.into, "--into")
     token, base_url = credentials(args)
     search = Search.parse(args.search) if args.search is not None else None
     context, progress = progress_bar(args, f"syncing {args.path}")
-    async with AccuticsClient(token, base_url=base_url) as client:
+    async with AccuticsClient(token, base_url=base_url, **client_options(args)) as client:
         with context:
             result = await sync(
                 client,

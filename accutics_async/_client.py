@@ -8,7 +8,7 @@ import re
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from ssl import SSLContext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
@@ -31,6 +31,7 @@ from ._protocol import (
     resolve_link,
     validate_base_url,
 )
+from ._redact import Redactor, SecretHeaders
 from ._retry import RateLimitGate, RetryPolicy, call_with_retries, gate_cap
 from ._search import Filter, Search
 from ._timeout import Timeout, as_timeout
@@ -57,7 +58,6 @@ _DEFAULT_RETRY = RetryPolicy()
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
 _METHOD = re.compile(r"[A-Za-z]+")
-_REDACTED = b"[redacted]"
 
 
 @attrs.frozen
@@ -100,16 +100,14 @@ def _check_proxy(proxy: object) -> None:
         raise ConfigurationError("proxy must be an http:// or https:// URL with a host")
 
 
-def _scrub(exc: BaseException, redact: Callable[[str], str]) -> None:
-    """Apply ``redact`` to ``exc``'s message and text attributes, in place.
+def _bearer(token: str) -> SecretHeaders:
+    # The token travels down the send path only inside this, whose repr hides
+    # it: a traceback that shows locals (pytest -l, rich) prints every local.
+    return SecretHeaders({"Authorization": f"Bearer {token}"})
 
-    Only a server can put the token there (echoed in a status line, a
-    redirect or a link); the library itself never does.
-    """
-    exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
-    for name, value in list(vars(exc).items()):
-        if isinstance(value, str):
-            setattr(exc, name, redact(value))
+
+def _token_of(auth: SecretHeaders) -> str:
+    return auth["Authorization"].removeprefix("Bearer ")
 
 
 class AccuticsClient:
@@ -143,6 +141,8 @@ class AccuticsClient:
         proxy: str | None = None,
     ) -> None:
         self._tokens = TokenSource(token)
+        # Built again whenever the token source has seen a new token.
+        self._redactor_cache = (0, Redactor(None))
         self._base_url = validate_base_url(
             base_url or os.environ.get("ACCUTICS_BASE_URL"), allow_insecure=allow_insecure
         )
@@ -279,9 +279,9 @@ class AccuticsClient:
         async def attempt(ends_at: float | None) -> Response:
             nonlocal attempt_number, refreshed
             attempt_number += 1
-            token = await self._tokens.get()
+            auth = _bearer(await self._tokens.get())
             try:
-                return await self._attempt(call, token, attempt_number, ends_at)
+                return await self._attempt(call, auth, attempt_number, ends_at)
             except AuthenticationError:
                 if refreshed or not self._tokens.refreshable:
                     raise
@@ -289,8 +289,8 @@ class AccuticsClient:
             # for a fresh one and repeat the request once with it.
             refreshed = True
             self.stats["token_refreshes"] += 1
-            token = await self._tokens.refresh(token)
-            return await self._attempt(call, token, attempt_number, ends_at)
+            auth = _bearer(await self._tokens.refresh(_token_of(auth)))
+            return await self._attempt(call, auth, attempt_number, ends_at)
 
         return await call_with_retries(
             attempt,
@@ -392,21 +392,15 @@ class AccuticsClient:
         )
 
     async def _attempt(
-        self, call: _Call, token: str, attempt_number: int, ends_at: float | None
+        self, call: _Call, auth: SecretHeaders, attempt_number: int, ends_at: float | None
     ) -> Response:
         started = time.perf_counter()
         outcome = "error"
         self.stats["attempts"] += 1
         try:
-            raw, final_url = await self._send_following_redirects(call, token, ends_at)
+            raw, final_url = await self._send_following_redirects(call, auth, ends_at)
             outcome = str(raw.status)
-            payload = raw.body
-            for secret in self._tokens.secrets_bytes:
-                if secret in payload:
-                    # A server that echoes the token back must not plant it in
-                    # an exception message, a log line or an exported file.
-                    payload = payload.replace(secret, _REDACTED)
-            return decode_response(raw.status, raw.headers, payload, url=final_url)
+            return decode_response(raw.status, raw.headers, raw.body, url=final_url)
         except Exception as exc:
             if outcome == "error":
                 outcome = type(exc).__name__
@@ -424,15 +418,17 @@ class AccuticsClient:
                 )
 
     async def _send_following_redirects(
-        self, call: _Call, token: str, ends_at: float | None
+        self, call: _Call, auth: SecretHeaders, ends_at: float | None
     ) -> tuple[RawResponse, str]:
-        """The first non-redirect answer and the URL it came from."""
+        """The first non-redirect answer (redacted) and the URL it came from."""
         method, url, query, body = call.method, call.url, call.query, call.body
-        headers = {**call.headers, "Authorization": f"Bearer {token}"}
+        headers = auth.with_extra(call.headers)
         # aiohttp's own redirect handling is off: it would carry the
         # Authorization header to whatever host a Location names.
         for _ in range(self._max_redirects + 1):
-            raw = await self._send(method, url, query, headers, body, call.timeout, ends_at)
+            raw = self._redact_raw(
+                await self._send(method, url, query, headers, body, call.timeout, ends_at)
+            )
             location = raw.headers.get("Location")
             if raw.status not in _REDIRECTS or not location:
                 return raw, url
@@ -477,18 +473,36 @@ class AccuticsClient:
                     self._gate.close_for(pause)
             return raw
 
+    @property
+    def _redactor(self) -> Redactor:
+        """The redactor for every token seen so far (a provider may have handed out more)."""
+        seen, redactor = self._redactor_cache
+        secrets = self._tokens.secrets
+        if seen != len(secrets):  # the list only grows
+            self._redactor_cache = (len(secrets), redactor := Redactor(secrets))
+        return redactor
+
+    def _redact_raw(self, raw: RawResponse) -> RawResponse:
+        """``raw`` with every token, in any spelling, out of its body and headers.
+
+        Done first thing, so nothing after it (decoding, a redirect's
+        ``Location``, ``Response.url``, records, links, checkpoints, error
+        messages, a traceback's locals) ever holds what a server echoed.
+        """
+        redact = self._redactor
+        body, headers = redact.bytes(raw.body), redact.headers(raw.headers)
+        if body is raw.body and headers is raw.headers:
+            return raw
+        return RawResponse(raw.status, headers, body)
+
     def _redact_text(self, text: str) -> str:
         # A URL is the server's text too (a next link or redirect could embed
         # the token), and it goes into log records.
-        for secret in self._tokens.secrets:
-            if secret in text:
-                text = text.replace(secret, _REDACTED.decode())
-        return text
+        return self._redactor.text(text)
 
     def _redact_exception(self, exc: BaseException) -> None:
-        """Remove every token seen from ``exc`` in place (see ``_scrub``)."""
-        if self._tokens.secrets:
-            _scrub(exc, self._redact_text)
+        """Remove every token seen from ``exc`` and the exceptions chained to it, in place."""
+        self._redactor.exception(exc)
 
     def _count_retry(self, exc: BaseException, sleep: float, attempt: int) -> None:
         reason = (

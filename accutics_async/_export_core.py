@@ -34,8 +34,8 @@ from ._export_io import (
     read_state,
     remove_quietly,
 )
-from ._protocol import Params, PathLike
-from ._search import Filter, Search
+from ._protocol import Params, PathLike, encode_params
+from ._search import Filter, Search, format_sort, to_wire
 from .errors import CheckpointExistsError, ExportError, PaginationError
 
 if TYPE_CHECKING:
@@ -210,6 +210,9 @@ async def export(
         saved = read_state(paths)
     if saved is not None and not resume:
         _refuse_existing(paths)
+    if saved is not None and saved.format != format:
+        raise _wrong_format(paths, saved, format)
+    query = export_query(path, search=search, sort=sort, page_size=page_size, params=params)
     try:
         pager = client.paginate(
             path,
@@ -227,7 +230,7 @@ async def export(
             "server differ); resume with the same arguments, or discard_export() it",
             path=paths.checkpoint,
         ) from exc
-    return await export_pager(
+    return await _export_pager(
         pager,
         paths.out,
         format=format,
@@ -235,6 +238,33 @@ async def export(
         progress=progress,
         fsync=fsync,
         checkpoint_every=checkpoint_every,
+        query=query,
+    )
+
+
+def export_query(
+    path: PathLike,
+    *,
+    search: Search | Filter | str | None,
+    sort: str | Sequence[str] | None,
+    page_size: int | None,
+    params: Params | None,
+) -> dict[str, Any]:
+    """What an export was asked for, as saved with it (JSON; search and sort in wire form)."""
+    return {
+        "path": path if isinstance(path, str) else list(path),
+        "search": to_wire(search),
+        "sort": format_sort(sort),
+        "page_size": page_size,
+        "params": [list(pair) for pair in encode_params(params)],
+    }
+
+
+def _wrong_format(paths: ExportPaths, saved: SavedState, fmt: str) -> ExportError:
+    return ExportError(
+        f"{paths.checkpoint} is for a {saved.format} export, not {fmt}; "
+        "resume with the same format",
+        path=paths.checkpoint,
     )
 
 
@@ -257,6 +287,29 @@ async def export_pager(
     much work a hard kill can cost: the pages since the last commit are
     fetched again on resume. Otherwise as :func:`export`.
     """
+    return await _export_pager(
+        pager,
+        out,
+        format=format,
+        resume=resume,
+        progress=progress,
+        fsync=fsync,
+        checkpoint_every=checkpoint_every,
+        query=None,
+    )
+
+
+async def _export_pager(
+    pager: AsyncPager[Any],
+    out: str | os.PathLike[str],
+    *,
+    format: ExportFormat | str | None,
+    resume: bool,
+    progress: ProgressCallback | None,
+    fsync: bool,
+    checkpoint_every: float,
+    query: dict[str, Any] | None,
+) -> ExportResult:
     if not checkpoint_every >= 0:
         raise ExportError(f"checkpoint_every must be >= 0 seconds, got {checkpoint_every!r}")
     try:
@@ -273,17 +326,14 @@ async def export_pager(
         if not resume:
             _refuse_existing(paths)
         if saved.format != fmt:
-            raise ExportError(
-                f"{paths.checkpoint} is for a {saved.format} export, not {fmt}; "
-                "resume with the same format"
-            )
+            raise _wrong_format(paths, saved, fmt)
         if saved.pager != pager.checkpoint:
             raise ExportError(
                 f"the pager does not continue {paths.checkpoint}; build it with "
                 "client.paginate(..., resume=<the checkpoint's 'pager'>)"
             )
     try:
-        return await _run(pager, paths, fmt, saved, progress, fsync, checkpoint_every)
+        return await _run(pager, paths, fmt, saved, progress, fsync, checkpoint_every, query)
     finally:
         await pager.aclose()
 
@@ -296,9 +346,10 @@ async def _run(
     progress: ProgressCallback | None,
     fsync: bool,
     checkpoint_every: float,
+    query: dict[str, Any] | None,
 ) -> ExportResult:
     started = time.monotonic()
-    state = saved or SavedState(format=fmt, pager=pager.checkpoint, offset=0)
+    state = saved or SavedState(format=fmt, pager=pager.checkpoint, offset=0, query=query)
     resumed = state.records
     if saved is not None:
         finished = _check_partial(paths, saved)
@@ -328,8 +379,8 @@ async def _run(
             await asyncio.sleep(0)
             writer.append(encoder.encode(page.items))
             # Read right after the page is handed out: that is where it counts as done.
-            state = SavedState(
-                format=fmt,
+            state = attrs.evolve(
+                state,
                 pager=pager.checkpoint,
                 offset=writer.offset,
                 records=state.records + len(page.items),

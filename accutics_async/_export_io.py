@@ -221,6 +221,10 @@ class SavedState:
     pages: int = 0
     total_items: int | None = None
     encoder: dict[str, Any] = attrs.field(factory=dict)
+    # What export() was asked for (path, search, sort, page_size, params), so
+    # a resume with other options can name the one that differs; None when
+    # unknown (export_pager, or a checkpoint of an older version).
+    query: dict[str, Any] | None = None
 
     @property
     def done(self) -> bool:
@@ -246,6 +250,7 @@ class SavedState:
             and (total is None or _is_count(total))
             and isinstance(encoder, dict)
             and all(_is_names(encoder.get(key) or []) for key in ("columns", "header"))
+            and isinstance(data.get("query"), (dict, type(None)))
         ):
             raise ExportError(f"{bad} (malformed); remove it to start over")
         fields = {a.name for a in attrs.fields(cls)}

@@ -169,7 +169,9 @@ class AsyncPager(Generic[T]):
         self._start = (
             WalkPosition(start)
             if resume is None
-            else position_from_checkpoint(resume, fp=self._fingerprint, base_url=client.base_url)
+            else position_from_checkpoint(
+                resume, fp=self._fingerprint, base_url=client.base_url, start_url=url
+            )
         )
         # The reading position: the page being handed out and the raw index
         # of its next item. ``None`` until the first page arrives. While
@@ -186,7 +188,9 @@ class AsyncPager(Generic[T]):
         self._fan_outs: set[FanOut[_Fetched[T]]] = set()
 
     def __repr__(self) -> str:
-        return f"<AsyncPager {self._start.request.url if self._start.request else 'done'}>"
+        # A resumed walk starts at a URL read from a checkpoint file.
+        url = self._start.request.url if self._start.request else "done"
+        return f"<AsyncPager {self._client._redact_text(url)}>"
 
     @property
     def checkpoint(self) -> dict[str, Any]:
@@ -413,13 +417,12 @@ class AsyncPager(Generic[T]):
                 if pending is not None:
                     await pending.aclose()
 
-    @staticmethod
-    def _check_loop(request: PageRequest, seen: set[int]) -> None:
+    def _check_loop(self, request: PageRequest, seen: set[int]) -> None:
         key = hash(request.url)
         if key in seen:
-            raise PaginationError(
-                f"pagination loop: {request.url} was already fetched in this walk"
-            )
+            # The URL is the server's link (or a checkpoint's): it could embed the token.
+            url = self._client._redact_text(request.url)
+            raise PaginationError(f"pagination loop: {url} was already fetched in this walk")
         seen.add(key)
 
     def _read_ahead(

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice, repeat
 from typing import Any, TypeGuard, overload
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 import attrs
 
@@ -263,13 +263,15 @@ def checkpoint_dict(position: WalkPosition, fp: str) -> dict[str, Any]:
 
 
 def position_from_checkpoint(
-    checkpoint: Mapping[str, Any], *, fp: str, base_url: str
+    checkpoint: Mapping[str, Any], *, fp: str, base_url: str, start_url: str | None = None
 ) -> WalkPosition:
     """Read a checkpoint made by :func:`checkpoint_dict` for the same query.
 
     Raises ``PaginationError`` if it is malformed, of another version, or
     for another query, and ``UnsafeURLError`` if its URL is off the base
-    origin (a tampered checkpoint must not send the token elsewhere).
+    origin (a tampered checkpoint must not send the token elsewhere). With
+    ``start_url`` (the walk's own first URL), the URL to resume from must
+    also be for that path and query (see :func:`_same_listing`).
     """
     if not isinstance(checkpoint, Mapping):
         raise PaginationError("a checkpoint must be a mapping (the pager's .checkpoint)")
@@ -288,7 +290,45 @@ def position_from_checkpoint(
     url = checkpoint.get("url")
     if not isinstance(url, str):
         raise PaginationError("malformed checkpoint: no URL to resume from")
-    return WalkPosition(PageRequest(check_same_origin(base_url, url), page), skip, yielded)
+    check_same_origin(base_url, url)
+    if start_url is not None and not _same_listing(start_url, url):
+        raise PaginationError(
+            "this checkpoint resumes another listing (its URL's path or query differ from "
+            "this walk's); start a new walk instead"
+        )
+    return WalkPosition(PageRequest(url, page), skip, yielded)
+
+
+#: Query parameters that define which records a walk covers (the pager sets them).
+_QUERY_KEYS = frozenset({"search", "sort", "page_size"})
+
+
+def _same_listing(start_url: str, url: str) -> bool:
+    """Whether ``url`` (a later page's) is for the same path and query as ``start_url``.
+
+    The fingerprint binds a checkpoint to the walk's query, but the URL in
+    it is what is requested: edited, it could steer the resume elsewhere.
+    A server's links may add paging parameters and drop ones it ignores,
+    so the rule is: the same path; ``search``, ``sort`` and ``page_size``
+    exactly as the walk set them; any other parameter of the walk, if
+    present, with the walk's values. Only the page and cursor may change.
+    """
+    first, later = urlsplit(start_url), urlsplit(url)
+    if unquote(first.path).rstrip("/") != unquote(later.path).rstrip("/"):
+        return False
+    own, theirs = _query(first.query), _query(later.query)
+    for key in (own.keys() | theirs.keys()) - {DEFAULT_PAGE_PARAM, DEFAULT_CURSOR_PARAM}:
+        binding = key in _QUERY_KEYS or (key in own and key in theirs)
+        if binding and own.get(key) != theirs.get(key):
+            return False
+    return True
+
+
+def _query(query: str) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        values.setdefault(key, []).append(value)
+    return values
 
 
 def _is_count(value: Any) -> TypeGuard[int]:

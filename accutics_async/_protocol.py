@@ -61,6 +61,10 @@ PathLike: TypeAlias = "str | Sequence[str]"
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _UNSAFE_CHARS = re.compile(r"[\r\n\x00]")
+# A lone surrogate is not text: UTF-8 cannot encode it, and yarl silently drops
+# it ("42\ud800" would address record 42). Undecodable bytes in a command-line
+# argument arrive as such surrogates (Python's surrogateescape).
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # "scheme://..." (RFC 3986 scheme syntax) or "//host/...": an absolute URL.
 # A bare "://" test would also match a relative path whose query holds a URL.
 _ABSOLUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//")
@@ -116,9 +120,14 @@ def validate_base_url(base_url: str | None, *, allow_insecure: bool = False) -> 
 
 
 def is_loopback_url(url: str) -> bool:
-    """Whether ``url``'s host is ``localhost`` or a loopback address."""
+    """Whether ``url``'s host is ``localhost`` or a loopback address.
+
+    Not ``*.localhost``: RFC 6761 asks resolvers to keep those on loopback,
+    but a system resolver or proxy may send them anywhere, and plain http to
+    such a host would carry the token in clear text.
+    """
     host = (urlsplit(url).hostname or "").lower()
-    if host == "localhost" or host.endswith(".localhost"):
+    if host == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -176,6 +185,15 @@ def _redact_userinfo(url: str) -> str:
     return parts._replace(netloc=f"***@{host}{port}").geturl()
 
 
+def _check_text(what: str, *texts: str) -> None:
+    for text in texts:
+        if _SURROGATE.search(text):
+            raise InvalidRequestError(
+                f"{what} {text!r} has a lone surrogate (from undecodable bytes?), "
+                "which cannot be sent as written"
+            )
+
+
 def _check_segments(path: str) -> None:
     for segment in path.split("?", 1)[0].split("/"):
         # Unquoted first: yarl decodes "%2e%2e" to ".." and then normalises
@@ -201,16 +219,19 @@ def build_url(base_url: str, path: PathLike) -> str:
         segments = list(path)
         if not segments or not all(isinstance(s, str) and s for s in segments):
             raise InvalidRequestError(f"path segments must be non-empty strings: {path!r}")
+        _check_text("path segment", *segments)
         path = "/".join(quote(segment, safe="") for segment in segments)
         if any(segment in (".", "..") for segment in segments):
             _check_segments(path)
     elif _ABSOLUTE.match(path):
+        _check_text("path", path)
         try:
             absolute = path if _PLAIN_ABSOLUTE.fullmatch(path) else urljoin(base_url + "/", path)
         except ValueError as exc:
             raise UnsafeURLError(f"refusing a malformed URL ({exc}): {path!r}")
         _check_segments(_split(absolute).path)
         return check_same_origin(base_url, absolute)
+    _check_text("path", path)
     _check_segments(path)
     return f"{base_url}/{path.lstrip('/')}"
 
@@ -240,6 +261,7 @@ def _param_text(key: str, value: Any) -> str:
         )
     if _UNSAFE_CHARS.search(text):
         raise InvalidRequestError(f"query parameter {key!r} contains CR, LF or NUL")
+    _check_text(f"query parameter {key!r}:", text)
     return text
 
 
@@ -257,6 +279,7 @@ def encode_params(params: Params | None) -> list[tuple[str, str]]:
     for key, value in items:
         if not isinstance(key, str) or not key or _UNSAFE_CHARS.search(key):
             raise InvalidRequestError(f"invalid query parameter name {key!r}")
+        _check_text("query parameter name", key)
         if value is None:
             continue
         if isinstance(value, (list, tuple)):

@@ -15,6 +15,7 @@ from typing import NamedTuple, TypeAlias
 
 import aiohttp
 
+from ._redact import drop_frames
 from ._timeout import Timeout
 from .errors import ConfigurationError, DecodeError, TransportError
 
@@ -169,7 +170,9 @@ class Transport:
             if translated is None:  # pragma: no cover - the table ends in these classes
                 raise
             if not hasattr(exc, "request_info"):
-                raise translated from exc
+                # Kept as the cause for its type and message; its frames are
+                # aiohttp's, whose locals hold the request headers.
+                raise translated from drop_frames(exc)
         # ClientResponseError and its kin hold the request headers, the
         # Authorization header included, in request_info, which their repr
         # shows (error trackers and debuggers print it). So that exception is

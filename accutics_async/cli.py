@@ -15,9 +15,10 @@ The token comes only from ``$ACCUTICS_TOKEN`` or ``--token-file FILE``
 server's own token.)
 
 Exit codes (:data:`EXIT_CODES`): 0 done; 1 failed (export state, local
-files, anything unexpected); 2 usage (bad arguments, search or sort syntax,
-no token or base URL, an interrupted export found without ``--resume`` or
-``--restart``); 3 the API answered with an error (401, 403, 404, 429, 5xx
+files, anything unexpected); 2 usage (any bad argument, in one line naming
+the flag; search or sort syntax; no token or base URL; an interrupted export
+found without ``--resume`` or ``--restart``, or resumed with options that
+contradict it); 3 the API answered with an error (401, 403, 404, 429, 5xx
 after retries); 4 no usable answer (connection, timeout, body not the
 documented envelope, unsafe link, pagination loop); 130 interrupted by
 Ctrl-C and 143 by SIGTERM, with the checkpoint saved: the same command
@@ -33,15 +34,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
+from . import _cli_checks as checks
 from . import _cli_sync, errors
 from ._cli_output import UsageError, err, progress_bar, summary
-from ._search import Search, format_sort
+from ._cli_safety import read_token_file, terminal_json
 from ._version import __version__
 from .export import (
     CheckpointExistsError,
@@ -101,6 +104,17 @@ def _connection_args(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="read the API token from FILE ('-': stdin) instead of $ACCUTICS_TOKEN",
     )
+    parser.add_argument(
+        "--timeout",
+        type=checks.positive_seconds,
+        metavar="SECONDS",
+        help="bound each request attempt (default 30); retries follow the usual policy",
+    )
+    parser.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        help="allow plain http:// to a host that is not loopback (the token travels in clear)",
+    )
 
 
 def _progress_args(parser: argparse.ArgumentParser) -> None:
@@ -122,7 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("-o", "--out", required=True, metavar="FILE", help="destination file")
     exp.add_argument("--format", choices=("jsonl", "csv"), help="default: from FILE's suffix")
     exp.add_argument("--search", metavar="S", help="filters, e.g. 'input_medium:eq:email'")
-    exp.add_argument("--sort", metavar="S", help="e.g. -created_at (sharded: default created_at)")
+    exp.add_argument(
+        "--sort",
+        metavar="S",
+        help="e.g. -created_at (newest first) or created_at,id (sharded: default created_at)",
+    )
     exp.add_argument("--page-size", type=_count, metavar="N")
     exp.add_argument(
         "--concurrency",
@@ -138,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--no-fsync", action="store_true", help="faster; a power cut may lose pages")
     exp.add_argument(
         "--checkpoint-every",
-        type=float,
+        type=checks.seconds,
         default=1.0,
         metavar="SECONDS",
         help="commit (fsync + checkpoint) at most this often; a kill redoes at most "
@@ -164,9 +182,14 @@ def build_parser() -> argparse.ArgumentParser:
     fake = commands.add_parser("fake-server", help="run the fake Accutics API until Ctrl-C")
     fake.add_argument("--port", type=_port, default=0, metavar="N", help="default: a free port")
     fake.add_argument("--host", default="127.0.0.1")
-    fake.add_argument("--records", type=int, default=1000, metavar="N")
+    fake.add_argument("--records", type=checks.non_negative, default=1000, metavar="N")
     fake.add_argument("--seed", type=int, default=1, metavar="N")
-    fake.add_argument("--token", metavar="T", help="the fake server's token (default: derived)")
+    fake.add_argument(
+        "--token",
+        type=checks.fake_token,
+        metavar="T",
+        help="the fake server's token (default: derived)",
+    )
     fake.add_argument("--faults", metavar="SPEC", help="e.g. '500=0.05,429=2%%,reset=0.01'")
     fake.add_argument("--max-page-size", type=_count, default=100, metavar="N")
     fake.add_argument("--json", action="store_true", help="print the details as one JSON line")
@@ -179,16 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _credentials(args: argparse.Namespace) -> tuple[str, str]:
     """The token and base URL, from the only places the CLI takes them."""
     if args.token_file:
-        try:
-            if args.token_file == "-":
-                token = sys.stdin.readline().strip()
-            else:
-                with open(args.token_file, encoding="utf-8") as handle:
-                    token = handle.read().strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read the token file {args.token_file}: {exc}")
-        if not token:
-            raise UsageError(f"the token file {args.token_file} is empty")
+        token = args.token_from_file  # read by main() before the event loop started
     else:
         token = os.environ.get("ACCUTICS_TOKEN", "").strip()
         if not token:
@@ -196,7 +210,25 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str]:
     base_url = args.base_url or os.environ.get("ACCUTICS_BASE_URL", "")
     if not base_url:
         raise UsageError("no base URL: pass --base-url URL or set ACCUTICS_BASE_URL")
+    source = "--base-url" if args.base_url else "ACCUTICS_BASE_URL"
+    base_url = checks.check_base_url(base_url, source=source, allow_insecure=args.allow_insecure)
+    checks.check_path(args.path, base_url)
     return token, base_url
+
+
+def _client_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The client settings the connection flags give (the client's defaults otherwise)."""
+    options: dict[str, Any] = {"allow_insecure": args.allow_insecure}
+    if args.timeout is not None:
+        options["timeout"] = args.timeout
+    return options
+
+
+def _is_loopback_host(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host.lower() == "localhost"
 
 
 # -- commands --------------------------------------------------------------------
@@ -207,8 +239,14 @@ async def _cmd_export(args: argparse.Namespace) -> int:
 
     token, base_url = _credentials(args)
     fmt = args.format or ("csv" if args.out.lower().endswith(".csv") else "jsonl")
-    search = Search.parse(args.search) if args.search is not None else None
-    sort = format_sort(args.sort) if args.sort is not None else None
+    search, sort = checks.check_export_args(args)
+    if checks.finished_export(args):
+        err(
+            f"{args.out} is complete: there is no interrupted export to resume "
+            "(run without --resume to export again)"
+        )
+        return EXIT_OK
+    checks.check_resume(args, fmt=fmt, search=search, sort=sort)
     if args.restart:
         discard_export(args.out)
     context, progress = progress_bar(args, f"exporting {args.path}")
@@ -225,7 +263,10 @@ async def _cmd_export(args: argparse.Namespace) -> int:
     # --concurrency is the budget for all shards together: the client's cap,
     # which the shards queue for (never raised to the number of shards).
     budget = args.concurrency
-    async with AccuticsClient(token, base_url=base_url, max_concurrency=budget) as client:
+    options = _client_options(args)
+    async with AccuticsClient(
+        token, base_url=base_url, max_concurrency=budget, **options
+    ) as client:
         with context:
             if args.shards:
                 per_shard = max(1, args.concurrency // args.shards)
@@ -252,10 +293,10 @@ async def _cmd_get(args: argparse.Namespace) -> int:
         if not sep or not name:
             raise UsageError(f"--param takes NAME=VALUE, got {item!r}")
         params.append((name, value))
-    async with AccuticsClient(token, base_url=base_url) as client:
+    async with AccuticsClient(token, base_url=base_url, **_client_options(args)) as client:
         resp = await client.get(args.path, params=params)
     body = {"data": resp.data, "meta": dict(resp.meta.raw)}
-    sys.stdout.buffer.write(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.buffer.write(terminal_json(orjson.dumps(body, option=orjson.OPT_INDENT_2)) + b"\n")
     sys.stdout.flush()
     return EXIT_OK
 
@@ -264,6 +305,7 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
     from ._client import AccuticsClient
     from .testing import FakeAccuticsServer
 
+    checks.check_out(args.out)
     context, progress = progress_bar(args, "exporting demo records")
     async with FakeAccuticsServer(records=args.records, seed=1) as server:
         err(f"fake Accutics API with {args.records:,} records at {server.base_url}")
@@ -293,7 +335,16 @@ async def _cmd_fake_server(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"bad --faults: {exc}")
 
+    if not _is_loopback_host(args.host):
+        err(
+            f"warning: listening on {args.host}, not loopback: other machines can reach "
+            "this fake server, and its token is printed below"
+        )
+    listening = False
+
     def ready(server: Any) -> None:
+        nonlocal listening
+        listening = True
         info = server.describe()
         if args.json:
             print(orjson.dumps(info).decode(), flush=True)
@@ -319,11 +370,18 @@ async def _cmd_fake_server(args: argparse.Namespace) -> int:
         )
     except asyncio.CancelledError:
         return EXIT_OK  # Ctrl-C is how this command is meant to end
+    except OSError as exc:
+        if listening:
+            raise
+        # The address is in use, or the host does not resolve: the flags are at fault.
+        raise UsageError(
+            f"--host/--port: cannot listen on {args.host} port {args.port}: {exc.strerror or exc}"
+        )
     return EXIT_OK
 
 
 async def _cmd_sync(args: argparse.Namespace) -> int:
-    return await _cli_sync.run(args, _credentials)
+    return await _cli_sync.run(args, _credentials, _client_options)
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
@@ -387,6 +445,8 @@ def _message(exc: BaseException) -> str:
             f"an interrupted export into {out} exists ({exc.path}): run the same command "
             "with --resume to finish it, or with --restart to discard it and start over"
         )
+    if isinstance(exc, ExportError) and not isinstance(exc.__cause__, OSError):
+        return checks.in_flags(str(exc))
     if isinstance(exc, (errors.AccuticsError, OSError)):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
@@ -401,8 +461,14 @@ def _exit_code(exc: BaseException) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``accutics`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(checks.join_dashed_values(parser, words))
     try:
+        if getattr(args, "token_file", None):
+            # Before the event loop and its signal handlers: a read that waits
+            # (a terminal, a pipe) must stay interruptible by Ctrl-C.
+            args.token_from_file = read_token_file(args.token_file, warn=err)
         code, signum = asyncio.run(_until_signal(_COMMANDS[args.command](args)))
     except KeyboardInterrupt:  # pragma: no cover - where signal handlers cannot be installed
         return _interrupted(args, signal.SIGINT)

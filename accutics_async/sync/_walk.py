@@ -92,8 +92,8 @@ def restart_point(last: int | None, floor: int | None, cap: int | None) -> int |
 
 async def _one_page(
     client: AccuticsClient, listing: Listing, search: str | None
-) -> tuple[Page[Any], bool, dict[str, Any]]:
-    """The first page of a query, whether more follow, and the pager's checkpoint after it."""
+) -> tuple[Page[Any], bool]:
+    """The first page of a query and whether more follow."""
     # max_pages=1: no read-ahead, so each keyset step costs exactly one request.
     pager = client.paginate(
         listing.path,
@@ -105,7 +105,7 @@ async def _one_page(
     async with pager:
         async for page in pager.pages():
             following = next_request(PageRequest(page.url, page.number), page.meta, client.base_url)
-            return page, following is not None, pager.checkpoint
+            return page, following is not None
     raise AssertionError("a pager always yields its first page")  # pragma: no cover
 
 
@@ -119,10 +119,10 @@ async def walk(
     ``id`` or no timestamp in ``key``.
     """
     query = window_search(listing.search, listing.key, lower)
-    page, more, checkpoint = await _one_page(client, listing, query)
+    page, more = await _one_page(client, listing, query)
     pagination = page.meta.pagination
     if isinstance(pagination, CursorPagination):
-        async for following in _cursor(client, listing, query, page, more, checkpoint, floor):
+        async for following in _cursor(client, listing, query, page, pagination, more, floor):
             yield following
         return
     total = pagination.total_items if isinstance(pagination, PageNumberPagination) else None
@@ -135,21 +135,24 @@ async def _cursor(
     listing: Listing,
     query: str | None,
     page: Page[Any],
+    pagination: CursorPagination,
     more: bool,
-    checkpoint: dict[str, Any],
     floor: int | None,
 ) -> AsyncIterator[WalkPage]:
     entries = encode_entries(page.items, listing.key)
     last = entries[-1].second if entries else None
     yield WalkPage(entries, restart_point(last, floor, None))
-    if not more:
+    if not more or pagination.next_cursor is None:
         return
+    # The rest of the walk starts at the first page's next_cursor (API_BASICS.md:
+    # "the next_cursor value from the previous response must be set as the
+    # cursor parameter"), then follows the pages' own links.
     pager = client.paginate(
         listing.path,
+        params={pagination.cursor_param or "cursor": pagination.next_cursor},
         search=query,
         sort=listing.sort,
         page_size=listing.page_size,
-        resume=checkpoint,
     )
     async with pager:
         async for following in pager.pages():
@@ -194,7 +197,7 @@ async def _keyset(
         else:
             served = {e.id: e.body for e in entries if e.second == last}
             lower = last
-        page, more, _ = await _one_page(
+        page, more = await _one_page(
             client, listing, window_search(listing.search, listing.key, lower)
         )
 

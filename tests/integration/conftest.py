@@ -1,4 +1,12 @@
-"""Shared fixtures for the fake server's own tests (raw aiohttp, not the library client)."""
+"""Shared fixtures of the integration tests.
+
+- ``fake_server`` and ``raw_client``: for the fake server's own tests (raw
+  aiohttp, not the library client).
+- ``server`` and ``client``: a fake server sized by the test module (its
+  ``N`` records and ``SEED``) and a library client for it.
+
+The ``accutics`` command as a user runs it is in ``cli_support``.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +14,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import pytest
 import pytest_asyncio
 
+from accutics_async import AccuticsClient
 from accutics_async.testing import FakeAccuticsServer
 
 
@@ -69,3 +79,18 @@ async def raw_client(fake_server: FakeAccuticsServer) -> AsyncIterator[RawClient
     """A raw aiohttp client for ``fake_server``."""
     async with aiohttp.ClientSession() as session:
         yield RawClient(session, fake_server)
+
+
+@pytest_asyncio.fixture
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[FakeAccuticsServer]:
+    """A running fake server with the test module's ``N`` records and ``SEED`` (default 1)."""
+    records, seed = request.module.N, getattr(request.module, "SEED", 1)
+    async with FakeAccuticsServer(records=records, seed=seed) as srv:
+        yield srv
+
+
+@pytest_asyncio.fixture
+async def client(server: FakeAccuticsServer) -> AsyncIterator[AccuticsClient]:
+    """A library client for ``server``."""
+    async with AccuticsClient(token=server.token, base_url=server.base_url) as c:
+        yield c

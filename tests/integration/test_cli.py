@@ -197,6 +197,7 @@ def test_api_errors_exit_3_without_showing_the_token(
 ) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(fake["restricted_token"] + "\n")
+    token_file.chmod(0o600)  # else a warning says others can read it
     code, out, err = run(["get", "/records", "--token-file", str(token_file)], capsys)
     assert code == 3
     assert "403" in err

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
-import sys
 from pathlib import Path
+
+from cli_support import run_accutics, server_env
 
 from accutics_async import AccuticsClient
 from accutics_async.export import export
@@ -14,19 +12,12 @@ from accutics_async.testing import FakeAccuticsServer
 
 
 async def test_concurrency_is_one_budget_for_all_shards(tmp_path: Path) -> None:
-    # The script installed beside this interpreter, as a user of this venv runs it.
-    script = shutil.which("accutics", path=os.path.dirname(sys.executable))
-    assert script is not None, "the accutics script is installed with the package"
     async with FakeAccuticsServer(records=400, seed=5, faults="latency=20ms") as server:
         out = tmp_path / "sharded.jsonl"
-        env = {**os.environ, "ACCUTICS_TOKEN": server.token, "ACCUTICS_BASE_URL": server.base_url}
         argv = ["export", server.cursor_endpoint, "--out", str(out), "--shards", "8"]
         argv += ["--concurrency", "2", "--page-size", "20", "--no-progress", "--no-fsync"]
-        proc = await asyncio.create_subprocess_exec(
-            script, *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-        _, stderr = await proc.communicate()
-        assert proc.returncode == 0, stderr.decode()
+        run = await run_accutics(*argv, env=server_env(server))
+        assert run.code == 0, run.stderr
         assert server.stats.total_requests > 8 * 2  # every shard walked several pages
         assert server.stats.peak_in_flight <= 2
         clean = tmp_path / "clean.jsonl"

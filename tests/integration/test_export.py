@@ -6,7 +6,6 @@ import asyncio
 import csv
 import io
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from accutics_async.export import (
 )
 from accutics_async.testing import FakeAccuticsServer
 
+SEED = 3  # with N: the records of the shared ``server`` fixture (conftest)
 N = 437  # not a multiple of the page sizes used
 PAGE = 40
 STYLES = ["/records", "/stream/records"]  # the fake server's page-number and cursor endpoints
@@ -37,18 +37,6 @@ STYLES = ["/records", "/stream/records"]  # the fake server's page-number and cu
 
 class Crash(Exception):
     """Stands in for the process dying after a page was saved."""
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeAccuticsServer]:
-    async with FakeAccuticsServer(records=N, seed=3) as srv:
-        yield srv
-
-
-@pytest.fixture
-async def client(server: FakeAccuticsServer) -> AsyncIterator[AccuticsClient]:
-    async with AccuticsClient(token=server.token, base_url=server.base_url) as c:
-        yield c
 
 
 def ids_of(path: Path) -> list[str]:

@@ -13,7 +13,7 @@ import io
 import os
 import socket
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -38,20 +38,9 @@ from accutics_async.export import (
 from accutics_async.testing import FakeAccuticsServer
 from accutics_async.testing._schema import MEDIUMS
 
+SEED = 7  # with N: the records of the shared ``server`` fixture (conftest)
 N = 120
 PAGE = 25
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[FakeAccuticsServer]:
-    async with FakeAccuticsServer(records=N, seed=7) as srv:
-        yield srv
-
-
-@pytest.fixture
-async def client(server: FakeAccuticsServer) -> AsyncIterator[AccuticsClient]:
-    async with AccuticsClient(token=server.token, base_url=server.base_url) as c:
-        yield c
 
 
 def files(folder: Path) -> list[str]:

@@ -338,3 +338,34 @@ async def test_an_interrupted_export_is_still_refused_without_resume(
     result = await export_sharded(client, "/records", out, shards=3, page_size=PAGE, resume=True)
     assert result.records == N
     assert sorted(p.name for p in shared.iterdir()) == ["out.jsonl"]
+
+
+STEERED = {
+    "another path": lambda url: url.replace("/records?", "/stream/records?", 1),
+    "another search": lambda url: url + "&search=input_medium%3Aeq%3Aemail",
+    "another page size": lambda url: url.replace(f"page_size={PAGE}", "page_size=7"),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(STEERED))
+async def test_a_checkpoint_cannot_steer_the_resume_to_another_listing(
+    client: AccuticsClient, server: FakeAccuticsServer, shared: Path, edit: str
+) -> None:
+    out = shared / "out.jsonl"
+    with pytest.raises(Crash):
+        await export(client, "/records", out, page_size=PAGE, progress=crash_after(2))
+    checkpoint = Path(f"{out}.checkpoint.json")
+    state = orjson.loads(checkpoint.read_bytes())
+    url = state["pager"]["url"]
+    assert f"page_size={PAGE}" in url  # what the edits change is there
+    state["pager"]["url"] = STEERED[edit](url)
+    checkpoint.write_bytes(orjson.dumps(state))  # still the user's own 0600 file
+    server.reset_stats()
+    with pytest.raises(ExportError, match="another export"):
+        await export(client, "/records", out, page_size=PAGE, resume=True)
+    assert list(server.request_log) == []  # refused before any request
+    # The command's own checkpoint, put back, still resumes.
+    state["pager"]["url"] = url
+    checkpoint.write_bytes(orjson.dumps(state))
+    result = await export(client, "/records", out, page_size=PAGE, resume=True)
+    assert result.records == N

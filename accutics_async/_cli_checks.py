@@ -1,0 +1,293 @@
+"""Checks of the ``accutics`` command line, made before any request, in the command's terms.
+
+Every bad argument is a :class:`UsageError` (exit 2) whose one line names
+the flag; the library's own errors name its Python arguments, which mean
+nothing on a command line. Also: dashed values (``--sort -created_at``) and
+``--resume`` against what an interrupted export was started with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ._cli_output import UsageError
+from ._export_core import export_query
+from ._export_io import STDOUT, ExportPaths, check_destination, read_state
+from ._export_plan import check_shard_sort
+from ._export_shards import _Plan
+from ._protocol import check_same_origin, is_loopback_url, validate_base_url
+from .errors import ConfigurationError, ExportError, SearchSyntaxError, UnsafeURLError
+
+__all__ = [
+    "check_base_url",
+    "check_export_args",
+    "check_out",
+    "check_path",
+    "check_resume",
+    "fake_token",
+    "finished_export",
+    "in_flags",
+    "join_dashed_values",
+    "non_negative",
+    "positive_seconds",
+    "seconds",
+]
+
+
+# -- argument types (argparse names the flag in its message) -----------------------
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A finite number of seconds, 0 or more."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds above 0."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0 seconds")
+    return value
+
+
+def non_negative(text: str) -> int:
+    """A whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def fake_token(text: str) -> str:
+    """A token for the fake server: sent in a header, so no whitespace or control characters."""
+    if not text or re.search(r"[\x00-\x20\x7f]", text):
+        raise argparse.ArgumentTypeError("must be non-empty, without spaces or control characters")
+    return text
+
+
+# -- dashed values --------------------------------------------------------------------
+
+
+def _options(parser: argparse.ArgumentParser, every: set[str], valued: set[str]) -> None:
+    for action in parser._actions:
+        every.update(action.option_strings)
+        if action.option_strings and action.nargs is None:
+            valued.update(action.option_strings)
+        if isinstance(action.choices, dict):  # the subcommands
+            for sub in action.choices.values():
+                if isinstance(sub, argparse.ArgumentParser):
+                    _options(sub, every, valued)
+
+
+def join_dashed_values(parser: argparse.ArgumentParser, argv: Sequence[str]) -> list[str]:
+    """``--sort -created_at`` as ``--sort=-created_at``, which argparse reads as a value.
+
+    argparse takes any word starting with ``-`` for an option, so the value
+    a sort most often has (descending) would fail with "expected one
+    argument". A word that is itself one of the command's options is left
+    alone (``--sort --resume`` is still an error), and so is ``--`` and
+    anything after it.
+    """
+    every: set[str] = set()
+    valued: set[str] = set()
+    _options(parser, every, valued)
+    words = list(argv)
+    joined: list[str] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word == "--":
+            joined.extend(words[i:])
+            break
+        following = words[i + 1] if i + 1 < len(words) else None
+        if (
+            word in valued
+            and following is not None
+            and following.startswith("-")
+            and following not in ("-", "--")
+            and following.split("=", 1)[0] not in every
+        ):
+            # "-o-x" for a short option: argparse would keep the "=" of "-o=-x".
+            joined.append(f"{word}={following}" if word.startswith("--") else word + following)
+            i += 2
+            continue
+        joined.append(word)
+        i += 1
+    return joined
+
+
+# -- connection and destination -------------------------------------------------------
+
+
+def check_base_url(base_url: str, *, source: str, allow_insecure: bool) -> str:
+    """``base_url`` checked as the client will (``source`` names where it came from)."""
+    try:
+        checked = validate_base_url(base_url, allow_insecure=True)
+    except ConfigurationError as exc:
+        raise UsageError(f"{source}: {exc}")
+    if checked.startswith("http:") and not allow_insecure and not is_loopback_url(checked):
+        raise UsageError(
+            f"{source}: refusing plain http to {base_url}: the token would travel in clear "
+            "text; use https, or pass --allow-insecure if you really mean it"
+        )
+    return checked
+
+
+def check_path(path: str, base_url: str) -> None:
+    """A PATH that is a whole URL must be on the base URL's origin (the token goes with it)."""
+    if "://" not in path:
+        return
+    try:
+        check_same_origin(base_url, path)
+    except UnsafeURLError as exc:
+        raise UsageError(f"PATH: {exc} (see --base-url)")
+
+
+def check_out(out: str, flag: str = "--out") -> None:
+    """``out`` is ``-`` or a path a regular file can go to."""
+    try:
+        ExportPaths.for_out(out)
+        check_destination(out)
+    except ExportError as exc:
+        raise UsageError(f"{flag}: {exc}")
+
+
+def check_export_args(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """The export's search and sort, parsed; every flag checked that can be before a request."""
+    from ._search import Search, format_sort
+
+    try:
+        search = Search.parse(args.search) if args.search is not None else None
+    except SearchSyntaxError as exc:
+        raise UsageError(f"--search: {exc}")
+    try:
+        sort = format_sort(args.sort) if args.sort is not None else None
+    except SearchSyntaxError as exc:
+        raise UsageError(f"--sort: {exc}")
+    check_out(args.out)
+    if args.out == STDOUT and args.resume:
+        raise UsageError("--resume: standard output (--out -) is streamed and cannot be resumed")
+    if args.shards:
+        if args.out == STDOUT:
+            raise UsageError(
+                "--shards: a sharded export cannot go to standard output (--out -): "
+                "its shards need files beside it"
+            )
+        try:
+            check_shard_sort(sort, "created_at")
+        except ExportError as exc:
+            raise UsageError(f"--sort: {exc}")
+    return search, sort
+
+
+# -- --resume -------------------------------------------------------------------------
+
+
+def _option(flag: str, value: Any) -> str:
+    if flag == "PATH":
+        return f"for {value}"
+    return f"without {flag}" if value is None else f"with {flag} {value}"
+
+
+def _contradiction(out: str, flag: str, saved: Any, asked: Any) -> UsageError:
+    return UsageError(
+        f"{flag}: the interrupted export into {out} was started {_option(flag, saved)}, "
+        f"not {_option(flag, asked)}; resume it with the options it was started with, "
+        "or pass --restart to discard it and start over"
+    )
+
+
+_QUERY_FLAGS = (
+    ("path", "PATH"),
+    ("search", "--search"),
+    ("sort", "--sort"),
+    ("page_size", "--page-size"),
+)
+
+
+def check_resume(args: argparse.Namespace, *, fmt: str, search: Any, sort: str | None) -> None:
+    """Refuse (exit 2) an option that contradicts the interrupted export ``--resume`` finishes.
+
+    Compared: PATH, ``--search``, ``--sort``, ``--page-size``, the format and
+    ``--shards``. A checkpoint that does not record its options (written by
+    an older version) is left to the library, which still refuses a mismatch.
+    """
+    if not args.resume or args.out == STDOUT:
+        return
+    paths = ExportPaths.for_out(args.out)
+    state = read_state(paths)
+    plan = _Plan.load(paths)
+    if state is None and plan is None:
+        return
+    asked = export_query(args.path, search=search, sort=sort, page_size=args.page_size, params=None)
+    if plan is not None:
+        saved_query: dict[str, Any] | None = plan.query
+        saved_format = plan.format
+        # requested is None in a plan of an older version: then only "sharded" is known.
+        if not args.shards or plan.requested not in (None, args.shards):
+            raise _contradiction(args.out, "--shards", plan.requested or "N", args.shards)
+    else:
+        assert state is not None
+        saved_query, saved_format = state.query, state.format
+        if args.shards:
+            raise _contradiction(args.out, "--shards", None, args.shards)
+    if saved_format != fmt:
+        raise UsageError(
+            f"--format: the interrupted export into {args.out} writes {saved_format}, not "
+            f"{fmt}; resume it with --format {saved_format}, or pass --restart to discard "
+            "it and start over"
+        )
+    for key, flag in _QUERY_FLAGS if saved_query is not None else ():
+        assert saved_query is not None
+        if saved_query.get(key) != asked[key]:
+            raise _contradiction(args.out, flag, saved_query.get(key), asked[key])
+
+
+def finished_export(args: argparse.Namespace) -> bool:
+    """Whether ``--resume`` has nothing to finish and OUT is a complete export.
+
+    Exports are atomic, so a file under the final name with no checkpoint,
+    shard plan or partial file beside it is a finished one.
+    """
+    if not args.resume or args.out == STDOUT:
+        return False
+    paths = ExportPaths.for_out(args.out)
+    working = (paths.checkpoint, paths.plan, paths.part)
+    return os.path.isfile(paths.out) and not any(os.path.lexists(p) for p in working)
+
+
+# The library's advice on an interrupted export's files names its Python API
+# (``discard_export()``, ``resume=True``); on the command line that is --restart.
+_PYTHON_ADVICE = re.compile(
+    r"(?:; (?:resume with the same \w+|discard|remove it|pass resume=True)[^;]*"
+    r"|[.;] (?:Start over|discard the checkpoint and start over)[^;]*)$"
+)
+
+
+def in_flags(message: str) -> str:
+    """An ``ExportError`` message with the library's advice said in the command's flags."""
+    head, found = _PYTHON_ADVICE.subn("", message)
+    if not found:
+        return message
+    return f"{head.rstrip('.')}; pass --restart to discard the interrupted export and start over"
