@@ -249,12 +249,68 @@ async def _run(
         )
         await worker.run(sink.begin_full, state)
     await worker.run(sink.prepare, plan.lower, plan.full)
-    upserted = unchanged = pages = 0
+    tally = _Tally(started, progress)
+    state = await _walk_into(
+        client, sink, worker, listing, state, plan, plan.lower, plan.floor, tally
+    )
+    if plan.full and state.restart is not None:
+        # A full run ends with the lookback window once more: a record
+        # committed late behind the walk (or moved while it ran) is seen, so
+        # it is not taken for deleted.
+        window, floor = state.restart - lookback, state.restart
+        state = await _walk_into(client, sink, worker, listing, state, plan, window, floor, tally)
+    state = attrs.evolve(state, walking=False, walking_full=False, runs=state.runs + 1)
+    deleted = await worker.run(sink.finish, state, plan.full)
+    return SyncResult(
+        path=listing.path,
+        into=target,
+        kind=sink.kind,
+        upserted=tally.upserted,
+        unchanged=tally.unchanged,
+        deleted=deleted,
+        pages=tally.pages,
+        watermark=state.watermark,
+        full=plan.full,
+        duration_s=time.monotonic() - started,
+    )
+
+
+@attrs.define
+class _Tally:
+    """What a run has done so far, and the progress callback to tell."""
+
+    started: float
+    progress: Callable[[ExportProgress], object] | None
+    upserted: int = 0
+    unchanged: int = 0
+    pages: int = 0
     total: int | None = None
-    async with aclosing(walk(client, listing, lower=plan.lower, floor=plan.floor)) as walked:
+
+    def add(self, written: int, same: int, total: int | None) -> None:
+        self.pages += 1
+        self.upserted += written
+        self.unchanged += same
+        self.total = total if self.total is None else self.total
+        if self.progress is not None:
+            done = self.upserted + self.unchanged
+            elapsed = time.monotonic() - self.started
+            self.progress(ExportProgress(done, self.pages, self.total, elapsed))
+
+
+async def _walk_into(
+    client: AccuticsClient,
+    sink: Sink,
+    worker: Worker,
+    listing: Listing,
+    state: SyncState,
+    plan: Plan,
+    lower: int | None,
+    floor: int | None,
+    tally: _Tally,
+) -> SyncState:
+    """Walk from ``lower`` on, committing each page with the state it leads to; return that."""
+    async with aclosing(walk(client, listing, lower=lower, floor=floor)) as walked:
         async for page in walked:
-            pages += 1
-            total = page.total_items if total is None else total
             state = attrs.evolve(
                 state,
                 restart=page.restart,
@@ -263,23 +319,5 @@ async def _run(
                 walking_full=plan.full,
             )
             written, same = await worker.run(sink.write, page.entries, state, plan.full)
-            upserted += written
-            unchanged += same
-            if progress is not None:
-                progress(
-                    ExportProgress(upserted + unchanged, pages, total, time.monotonic() - started)
-                )
-    state = attrs.evolve(state, walking=False, walking_full=False, runs=state.runs + 1)
-    deleted = await worker.run(sink.finish, state, plan.full)
-    return SyncResult(
-        path=listing.path,
-        into=target,
-        kind=sink.kind,
-        upserted=upserted,
-        unchanged=unchanged,
-        deleted=deleted,
-        pages=pages,
-        watermark=state.watermark,
-        full=plan.full,
-        duration_s=time.monotonic() - started,
-    )
+            tally.add(written, same, page.total_items)
+    return state

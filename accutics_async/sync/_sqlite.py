@@ -23,7 +23,8 @@ from collections.abc import Sequence
 
 import orjson
 
-from ..errors import SyncError
+from .. import _safe_files as safe
+from ..errors import ExportError, SyncError
 from ._keys import Entry
 from ._state import SyncState
 
@@ -53,6 +54,14 @@ class SqliteSink:
         """Connect, create the tables if needed; return the saved state or ``None``."""
         if os.path.isdir(self.path):
             raise SyncError(f"{self.path} is a directory, not a database file", path=self.path)
+        try:
+            # An existing database must be a regular file of the user's: SQLite
+            # would follow a planted symlink and hang opening a FIFO.
+            fd = safe.open_trusted(self.path, write=False, private=False)
+        except ExportError as exc:
+            raise SyncError(str(exc), path=self.path) from exc
+        if fd is not None:
+            os.close(fd)
         try:
             # Autocommit mode: transactions are begun and ended explicitly below.
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -198,6 +199,11 @@ async def test_sinks_refuse_what_does_not_fit(
     with pytest.raises(SyncError, match="not written by a sync"):
         await sync(client, "/records", stranger)
     assert stranger.read_text() == '{"id": "x"}\n'
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "pipe.sqlite"
+        os.mkfifo(fifo)
+        with pytest.raises(SyncError, match="not a regular file"):
+            await sync(client, "/records", fifo)  # refused, not opened (which would hang)
     not_db = tmp_path / "text.db"
     not_db.write_text("hello")
     with pytest.raises(SyncError):
@@ -258,3 +264,23 @@ def _epoch(text: str) -> int:
 
 def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS)
+async def test_a_full_run_does_not_delete_a_record_committed_late_behind_its_walk(
+    tmp_path: Path, endpoint: str
+) -> None:
+    clock = FakeClock("2024-01-01T00:00:00Z", step=1)  # one record a second
+    async with FakeAccuticsServer(records=0, seed=2, max_page_size=10, clock=clock) as server:
+        made = [server.create_record() for _ in range(30)]
+        into = tmp_path / "copy.sqlite"
+        async with AccuticsClient(server.token, base_url=server.base_url) as client:
+            await sync(client, endpoint, into)
+            # While the full walk is at its second page, a record it has not reached
+            # yet is updated with a stamp behind the walk (a late commit).
+            late = made[25]["id"]
+            start = made[5]["updated_at"]
+            server.after_pages(2, lambda: server.update_record(late, {}, stamp=start))
+            result = await sync(client, endpoint, into, full=True)
+        assert result.deleted == 0
+        assert_in_step(server, into)
