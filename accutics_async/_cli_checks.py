@@ -20,8 +20,14 @@ from ._export_core import export_query
 from ._export_io import STDOUT, ExportPaths, check_destination, read_state
 from ._export_plan import check_shard_sort
 from ._export_shards import _Plan
-from ._protocol import check_same_origin, is_loopback_url, validate_base_url
-from .errors import ConfigurationError, ExportError, SearchSyntaxError, UnsafeURLError
+from ._protocol import build_url, is_loopback_url, validate_base_url
+from .errors import (
+    ConfigurationError,
+    ExportError,
+    InvalidRequestError,
+    SearchSyntaxError,
+    UnsafeURLError,
+)
 
 __all__ = [
     "check_base_url",
@@ -36,6 +42,7 @@ __all__ = [
     "non_negative",
     "positive_seconds",
     "seconds",
+    "seed",
 ]
 
 
@@ -76,6 +83,17 @@ def non_negative(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
+    return value
+
+
+def seed(text: str) -> int:
+    """A seed for the fake server's data: a whole number that fits 64 bits."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if not -(2**63) <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"{text!r} does not fit in 64 bits")
     return value
 
 
@@ -155,13 +173,11 @@ def check_base_url(base_url: str, *, source: str, allow_insecure: bool) -> str:
 
 
 def check_path(path: str, base_url: str) -> None:
-    """A PATH that is a whole URL must be on the base URL's origin (the token goes with it)."""
-    if "://" not in path:
-        return
+    """PATH as the client will take it: under the base URL, or a URL on its origin."""
     try:
-        check_same_origin(base_url, path)
-    except UnsafeURLError as exc:
-        raise UsageError(f"PATH: {exc} (see --base-url)")
+        build_url(base_url, path)
+    except (InvalidRequestError, UnsafeURLError) as exc:
+        raise UsageError(f"PATH: {exc}")
 
 
 def check_out(out: str, flag: str = "--out") -> None:

@@ -47,7 +47,7 @@ def summary(result: ExportResult) -> str:
 
 
 def _eta_column() -> Any:
-    """ "ETA h:mm:ss" when the total is known; nothing otherwise (a cursor walk has no total)."""
+    """A column showing "ETA h:mm:ss" only when the total is known (a cursor walk has none)."""
     from rich.progress import ProgressColumn, Task, TimeRemainingColumn
     from rich.text import Text
 

@@ -1,11 +1,11 @@
 """What the ``accutics`` command reads from and writes to a user's terminal, made safe.
 
 - :func:`read_token_file`: ``--token-file`` is read only if it is a regular
-  file (or ``-``, standard input), never through a symlink, never more than
-  :data:`MAX_TOKEN_BYTES`, and without blocking on a FIFO or device. A file
-  that group or others can read still works, with a warning: secret mounts
-  (Docker, Kubernetes) are often 0444/0644, and refusing them would only
-  push the token into the environment.
+  file (or ``-``, the first line of standard input), never through a
+  symlink, never more than :data:`MAX_TOKEN_BYTES`, and without blocking on
+  a FIFO or device. A file that group or others can read still works, with
+  a warning: secret mounts (Docker, Kubernetes) are often 0444/0644, and
+  refusing them would only push the token into the environment.
 - :func:`terminal_text` and :func:`terminal_json`: a server's text (an error
   message, a record) reaches the terminal with its control and escape
   characters shown as escapes, not obeyed, so a server cannot retitle the
@@ -41,7 +41,9 @@ def read_token_file(
 ) -> str:
     """The token in file ``name`` (``-``: the first line of ``stdin``), stripped."""
     if name == "-":
-        source = stdin if stdin is not None else sys.stdin.buffer
+        source = stdin if stdin is not None else getattr(sys.stdin, "buffer", None)
+        if source is None:  # started with standard input closed
+            raise UsageError("--token-file -: there is no standard input to read")
         data = source.readline(MAX_TOKEN_BYTES + 1)
     else:
         data = _read_regular(name, warn)

@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     fake.add_argument("--port", type=_port, default=0, metavar="N", help="default: a free port")
     fake.add_argument("--host", default="127.0.0.1")
     fake.add_argument("--records", type=checks.non_negative, default=1000, metavar="N")
-    fake.add_argument("--seed", type=int, default=1, metavar="N")
+    fake.add_argument("--seed", type=checks.seed, default=1, metavar="N")
     fake.add_argument(
         "--token",
         type=checks.fake_token,
@@ -429,7 +429,8 @@ def _interrupted(args: argparse.Namespace, signum: int) -> int:
     if args.command == "sync":
         err(_cli_sync.interrupted_message())
         return 128 + signum
-    saved = (f"{args.out}.checkpoint.json", f"{args.out}.shards.json")
+    out = getattr(args, "out", None)  # only export has one
+    saved = (f"{out}.checkpoint.json", f"{out}.shards.json")
     if args.command == "export" and any(os.path.exists(path) for path in saved):
         err("interrupted; progress is saved: run the same command with --resume to finish")
     else:
@@ -468,7 +469,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "token_file", None):
             # Before the event loop and its signal handlers: a read that waits
             # (a terminal, a pipe) must stay interruptible by Ctrl-C.
-            args.token_from_file = read_token_file(args.token_file, warn=err)
+            try:
+                args.token_from_file = read_token_file(args.token_file, warn=err)
+            except UsageError as exc:
+                raise UsageError(f"--token-file: {exc}")
         code, signum = asyncio.run(_until_signal(_COMMANDS[args.command](args)))
     except KeyboardInterrupt:  # pragma: no cover - where signal handlers cannot be installed
         return _interrupted(args, signal.SIGINT)

@@ -5,11 +5,13 @@ would, against a local server that records what it is asked.
 """
 
 # Small local files, set up between awaits; an executor would only obscure the tests.
+# ruff: noqa: ASYNC240
 
 from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import stat
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -142,6 +144,43 @@ async def test_a_token_file_that_is_not_a_small_regular_file_is_refused_before_a
         assert stat.S_ISREG(os.stat(path).st_mode)  # the target was real, and still refused
 
 
+async def test_ctrl_c_stops_a_wait_for_the_token_on_stdin(listener: Listener) -> None:
+    """``--token-file -`` with nothing written: Ctrl-C must end the wait (exit 130)."""
+    proc = await asyncio.create_subprocess_exec(
+        ACCUTICS,
+        "get",
+        "/records",
+        "--token-file",
+        "-",
+        env=no_token_env(listener.url),
+        stdin=asyncio.subprocess.PIPE,  # open, and never written to
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        # Wait (by polling the kernel's record of it, not by a timed guess)
+        # until the command is blocked reading the pipe.
+        for _ in range(400):
+            try:
+                waiting = Path(f"/proc/{proc.pid}/wchan").read_text()
+            except OSError:
+                waiting = ""
+            if "pipe_read" in waiting:
+                break
+            await asyncio.sleep(0.025)
+        else:
+            pytest.skip("cannot tell when the command waits on its standard input")
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err
+    assert listener.received == []
+
+
 # -- a server's text on the terminal -----------------------------------------------
 
 FORGED = (
@@ -249,3 +288,14 @@ def test_fake_server_warns_when_it_listens_beyond_loopback(
     assert ("warning: listening on" in err) == warned
     if warned:
         assert f"{host}, not loopback" in err
+
+
+def test_token_file_dash_without_any_standard_input_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from accutics_async._cli_output import UsageError
+    from accutics_async._cli_safety import read_token_file
+
+    monkeypatch.setattr(sys, "stdin", None)  # what Python sets when fd 0 is closed
+    with pytest.raises(UsageError, match="no standard input"):
+        read_token_file("-", warn=print)

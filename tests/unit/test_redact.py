@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -16,7 +16,6 @@ from accutics_async._redact import REDACTED, Redactor, SecretHeaders, drop_frame
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhcGktdXNlci0xNyJ9.c2VjcmV0LXNpZ25hdHVyZQ"
 R = Redactor(TOKEN)
-relaxed = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def decoded(text: str) -> str:
@@ -50,11 +49,11 @@ def disguised(draw: st.DrawFn) -> str:
 
 
 # Text around the token: JSON and URL punctuation, escapes of other characters.
-PIECES = [*' {}":,/?&=xZ9%\\u', "%20", "%2e", "\\u00f8", "\\u002E", "\\n"]
+# Whole escapes only: "%9" before "e..." would decode to another character, not the token.
+PIECES = [*' {}":,/?&=xZ9', "%20", "%2e", "\\u00f8", "\\u002E", "\\n"]
 filler = st.lists(st.sampled_from(PIECES)).map("".join)
 
 
-@relaxed
 @given(before=filler, spelling=disguised(), after=filler)
 def test_every_spelling_is_redacted_in_text_and_bytes(
     before: str, spelling: str, after: str
@@ -66,7 +65,6 @@ def test_every_spelling_is_redacted_in_text_and_bytes(
     assert TOKEN not in decoded(R.bytes(text.encode()).decode())
 
 
-@relaxed
 @given(text=filler)
 def test_text_without_the_token_is_left_exactly_as_it_was(text: str) -> None:
     assert TOKEN not in decoded(text)
