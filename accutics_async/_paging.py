@@ -308,17 +308,21 @@ def _same_listing(start_url: str, url: str) -> bool:
 
     The fingerprint binds a checkpoint to the walk's query, but the URL in
     it is what is requested: edited, it could steer the resume elsewhere.
-    A server's links may add paging parameters and drop ones it ignores,
-    so the rule is: the same path; ``search``, ``sort`` and ``page_size``
-    exactly as the walk set them; any other parameter of the walk, if
-    present, with the walk's values. Only the page and cursor may change.
+    A server's links may add paging parameters (and its default page size)
+    and drop ones it ignores, so the rule is: the same path; ``search``,
+    ``sort`` and ``page_size`` exactly as the walk set them, and no
+    ``search`` or ``sort`` it did not set; any other parameter of the walk,
+    if present, with the walk's values. Only the page and cursor may change.
     """
     first, later = urlsplit(start_url), urlsplit(url)
     if unquote(first.path).rstrip("/") != unquote(later.path).rstrip("/"):
         return False
     own, theirs = _query(first.query), _query(later.query)
     for key in (own.keys() | theirs.keys()) - {DEFAULT_PAGE_PARAM, DEFAULT_CURSOR_PARAM}:
-        binding = key in _QUERY_KEYS or (key in own and key in theirs)
+        if key in own:
+            binding = key in _QUERY_KEYS or key in theirs
+        else:
+            binding = key in _QUERY_KEYS and key != "page_size"
         if binding and own.get(key) != theirs.get(key):
             return False
     return True

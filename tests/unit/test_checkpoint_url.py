@@ -11,7 +11,7 @@ BASE = "https://api.example.com/v1"
 START = f"{BASE}/records?status=open&search=a%3Aeq%3Ab&sort=created_at&page_size=50"
 
 
-def resume(url: str) -> str:
+def resume(url: str, start: str = START) -> str:
     checkpoint = {
         "version": CHECKPOINT_VERSION,
         "fingerprint": "fp",
@@ -21,7 +21,7 @@ def resume(url: str) -> str:
         "skip": 0,
         "yielded": 100,
     }
-    position = position_from_checkpoint(checkpoint, fp="fp", base_url=BASE, start_url=START)
+    position = position_from_checkpoint(checkpoint, fp="fp", base_url=BASE, start_url=start)
     assert position.request is not None
     return position.request.url
 
@@ -37,6 +37,14 @@ def resume(url: str) -> str:
 )
 def test_a_later_page_of_the_same_listing_resumes(url: str) -> None:
     assert resume(url) == url
+
+
+def test_a_server_may_add_its_default_page_size_but_not_a_search_or_sort() -> None:
+    start = f"{BASE}/records"
+    assert resume(f"{start}?page=2&page_size=100", start).endswith("page_size=100")
+    for added in ("search=a%3Aeq%3Ab", "sort=-created_at"):
+        with pytest.raises(PaginationError, match="another listing"):
+            resume(f"{start}?page=2&{added}", start)
 
 
 @pytest.mark.parametrize(
