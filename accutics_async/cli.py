@@ -1,4 +1,4 @@
-"""The ``accutics`` command: export, get, demo and fake-server.
+"""The ``accutics`` command: export, sync, get, demo and fake-server.
 
 ::
 
@@ -42,7 +42,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
 
 from . import _cli_checks as checks
-from . import errors
+from . import _cli_sync, errors
 from ._cli_output import UsageError, err, progress_bar, summary
 from ._cli_safety import read_token_file, terminal_json
 from ._version import __version__
@@ -197,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--records", type=_count, default=5000, metavar="N")
     demo.add_argument("--out", default="accutics-demo.jsonl", metavar="FILE")
     _progress_args(demo)
+
+    _cli_sync.add_parser(commands, count=_count, common=[_connection_args, _progress_args])
 
     fake = commands.add_parser("fake-server", help="run the fake Accutics API until Ctrl-C")
     fake.add_argument("--port", type=_port, default=0, metavar="N", help="default: a free port")
@@ -405,8 +407,13 @@ async def _cmd_fake_server(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def _cmd_sync(args: argparse.Namespace) -> int:
+    return await _cli_sync.run(args, _credentials, _client_options)
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], Awaitable[int]]] = {
     "export": _cmd_export,
+    "sync": _cmd_sync,
     "get": _cmd_get,
     "demo": _cmd_demo,
     "fake-server": _cmd_fake_server,
@@ -446,6 +453,9 @@ async def _until_signal(command: Awaitable[int]) -> tuple[int | None, int | None
 
 
 def _interrupted(args: argparse.Namespace, signum: int) -> int:
+    if args.command == "sync":
+        err(_cli_sync.interrupted_message())
+        return 128 + signum
     out = getattr(args, "out", None)  # only export has one
     saved = (f"{out}.checkpoint.json", f"{out}.shards.json")
     if args.command == "export" and any(os.path.exists(path) for path in saved):

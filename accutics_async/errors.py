@@ -10,7 +10,8 @@ Every exception the library raises on purpose is an :class:`AccuticsError`::
      ├─ UnsafeURLError              a next link or URL off the base origin
      ├─ PaginationError             a pagination loop, or a checkpoint for another query
      ├─ ExportError                 a checkpoint that does not fit; a locked or altered partial file
-     │   └─ CheckpointExistsError   an interrupted export exists and resume was not asked for
+     │   ├─ CheckpointExistsError   an interrupted export exists and resume was not asked for
+     │   └─ SyncError               a sync's database, change log or saved state does not fit
      ├─ TransportError              connection failed, reset or timed out (``kind`` says which)
      ├─ DecodeError                 body is not JSON or not the documented envelope
      └─ APIError                    the API answered with an error envelope / status
@@ -57,6 +58,7 @@ __all__ = [
     "RateLimitError",
     "SearchSyntaxError",
     "ServerError",
+    "SyncError",
     "TransportError",
     "UnprocessableEntityError",
     "UnsafeURLError",
@@ -125,6 +127,13 @@ class CheckpointExistsError(ExportError):
 
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message, path=path)
+
+
+class SyncError(ExportError):
+    """An incremental sync cannot start or go on: its sink or its saved state does not fit.
+
+    ``path`` is the file concerned (database, change log or state file), when there is one.
+    """
 
 
 #: Every ``TransportError.kind``, with what it means. ``_transport.py`` maps

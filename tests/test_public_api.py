@@ -99,3 +99,10 @@ def test_tenacity_does_not_leak() -> None:
     for name in accutics_async.__all__:
         module = getattr(getattr(accutics_async, name), "__module__", "") or ""
         assert not module.startswith(("tenacity", "aiohttp", "cattrs")), name
+
+
+def test_sync_package_exports_its_contract() -> None:
+    import accutics_async.sync as sync_package
+
+    assert sorted(sync_package.__all__) == ["DEFAULT_LOOKBACK", "SyncResult", "sync"]
+    assert issubclass(accutics_async.SyncError, accutics_async.ExportError)

@@ -1,0 +1,45 @@
+"""One worker thread per sink: file and database writes never run on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+__all__ = ["Worker"]
+
+T = TypeVar("T")
+
+
+class Worker:
+    """A single thread that runs a sink's calls in order.
+
+    One thread, because a ``sqlite3`` connection belongs to the thread that
+    opened it, and because the calls must not overlap. A cancelled ``await``
+    does not abandon a call half done: it waits for the call to end (the
+    transaction is then committed or rolled back, the file and its state
+    agree) and re-raises the cancellation.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+
+    async def run(self, func: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, functools.partial(func, *args))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            while not future.done():
+                try:
+                    await asyncio.wait([future])
+                except asyncio.CancelledError:
+                    continue
+            if not future.cancelled():
+                future.exception()  # retrieved, so asyncio does not log it as lost
+            raise
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,105 @@
+"""``accutics sync`` run as a user runs it: a subprocess against a fake server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sync_support import assert_in_step, log_versions, table_rows
+
+from accutics_async.testing import FakeAccuticsServer, FakeClock
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeAccuticsServer]:
+    async with FakeAccuticsServer(records=120, seed=7, max_page_size=10, clock=FakeClock()) as s:
+        yield s
+
+
+async def accutics(
+    server: FakeAccuticsServer, *argv: str, on_page: tuple[int, signal.Signals] | None = None
+) -> tuple[int, str]:
+    """Run ``accutics ARGV``; ``on_page=(n, sig)`` sends ``sig`` once the n-th page is built."""
+    env = {**os.environ, "ACCUTICS_TOKEN": server.token, "ACCUTICS_BASE_URL": server.base_url}
+    env.pop("ACCUTICS_DEBUG", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "accutics_async",
+        *argv,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    if on_page is not None:
+        count, sig = on_page
+        server.after_pages(count, lambda: proc.send_signal(sig))
+    _, stderr = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "sink"), [("/records", "copy.sqlite"), ("/stream/records", "changes.jsonl")]
+)
+async def test_kill_9_mid_run_then_the_same_command_finishes(
+    server: FakeAccuticsServer, tmp_path: Path, endpoint: str, sink: str
+) -> None:
+    into = tmp_path / sink
+    argv = ("sync", endpoint, "--into", str(into), "--no-progress")
+    code, _ = await accutics(server, *argv, on_page=(4, signal.SIGKILL))
+    assert code == -signal.SIGKILL
+    # Pages before the kill are committed (each page is requested after the last one's commit).
+    kept = len(table_rows(into)) if sink.endswith(".sqlite") else len(log_versions(into))
+    assert 0 < kept < 120
+    server.create_record()
+    server.update_record(server.all_records()[0]["id"], {"input_content": "after the kill"})
+    code, err = await accutics(server, *argv)
+    assert code == 0, err
+    assert "changed" in err
+    assert_in_step(server, into)
+
+
+async def test_ctrl_c_exits_130_and_the_next_run_finishes(
+    server: FakeAccuticsServer, tmp_path: Path
+) -> None:
+    into = tmp_path / "copy.sqlite"
+    argv = ("sync", "/records", "--into", str(into))
+    code, err = await accutics(server, *argv, "--no-progress", on_page=(3, signal.SIGINT))
+    assert code == 130
+    assert "run the same command again" in err
+    assert "Traceback" not in err
+    code, err = await accutics(server, *argv, "--progress")
+    assert code == 0, err
+    assert "syncing /records" in err  # the progress bar, forced on although stderr is a pipe
+    assert_in_step(server, into)
+
+
+async def test_full_drops_deleted_rows_and_bad_arguments_exit_2(
+    server: FakeAccuticsServer, tmp_path: Path
+) -> None:
+    into = tmp_path / "copy.sqlite"
+    code, err = await accutics(server, "sync", "/records", "--into", str(into), "--no-progress")
+    assert code == 0, err
+    for record in server.all_records()[:5]:
+        server.delete_record(record["id"])
+    code, err = await accutics(server, "sync", "/records", "--into", str(into), "--full")
+    assert code == 0, err
+    assert "5 deleted" in err
+    assert_in_step(server, into)
+    for bad, flag in (
+        (["--into", str(tmp_path / "copy.csv")], "--into"),
+        (["--into", str(into), "--lookback", "-5"], "--lookback"),
+    ):
+        code, err = await accutics(server, "sync", "/records", *bad)
+        assert code == 2, err
+        assert flag in err
+        assert len(err.strip().splitlines()) == 1
+    code, err = await accutics(server, "sync", "/records", "--into", str(into), "--key", "x y")
+    assert code == 1
+    assert "key" in err
