@@ -1,4 +1,4 @@
-"""Sessions: tests, lint, typecheck, bench. `nox -l` lists them."""
+"""Sessions: tests, lint, typecheck, bench and its variants. `nox -l` lists them."""
 
 from __future__ import annotations
 
@@ -40,3 +40,24 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: the library side by side with raw aiohttp/httpx loops, as ratios."""
     session.install("-e", ".[bench]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session
+def bench_otel(session: nox.Session) -> None:
+    """Throughput benchmarks with opentelemetry-api installed, no SDK (compare with bench)."""
+    session.install("-e", ".[bench,otel]")
+    session.run("python", "-m", "benchmarks", "--groups", "throughput,typed", *session.posargs)
+
+
+@nox.session
+def bench_rate_limits(session: nox.Session) -> None:
+    """Walking 300 pages against the fake server's limit=40/s: pace and 429 share per mode."""
+    session.install("-e", ".")
+    session.run("python", "-m", "benchmarks.rate_limits", *session.posargs)
+
+
+@nox.session
+def bench_dask(session: nox.Session) -> None:
+    """A sharded export on 1, 2 and 4 Dask workers against a 20 ms fake server."""
+    session.install("-e", ".[dask]")
+    session.run("python", "-m", "benchmarks.dask_scaling", *session.posargs)

@@ -127,6 +127,15 @@ def _connection_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _rate_limit_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rate-limit",
+        type=_rate,
+        metavar="R",
+        help="at most R requests per second, all of this run together (default: adapt to 429s)",
+    )
+
+
 def _progress_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument(
@@ -165,12 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SCHEDULER_ADDRESS",
         help="run the shards as tasks on this Dask cluster (extra 'dask'; OUT on shared storage)",
     )
-    exp.add_argument(
-        "--rate-limit",
-        type=_rate,
-        metavar="R",
-        help="at most R requests per second, all shards together (default: adapt to 429s)",
-    )
+    _rate_limit_arg(exp)
     again = exp.add_mutually_exclusive_group()
     again.add_argument("--resume", action="store_true", help="finish an interrupted export")
     again.add_argument("--restart", action="store_true", help="discard one and start over")
@@ -198,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="accutics-demo.jsonl", metavar="FILE")
     _progress_args(demo)
 
-    _cli_sync.add_parser(commands, count=_count, common=[_connection_args, _progress_args])
+    _cli_sync.add_parser(
+        commands, count=_count, common=[_connection_args, _rate_limit_arg, _progress_args]
+    )
 
     fake = commands.add_parser("fake-server", help="run the fake Accutics API until Ctrl-C")
     fake.add_argument("--port", type=_port, default=0, metavar="N", help="default: a free port")

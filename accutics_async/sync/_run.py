@@ -200,19 +200,33 @@ async def sync(
     worker = Worker("accutics-sync")
     try:
         saved = await worker.run(sink.open)
+        # One span over the run; its walks and calls are its children.
+        attributes: dict[str, str | bool] = {
+            "accutics.sync.sink": sink.kind,
+            "accutics.sync.full": full,
+        }
         try:
-            return await _run(
-                client,
-                sink,
-                worker,
-                saved,
-                Listing(path_text, key, search_text, page_size, concurrency),
-                target=target,
-                full=full,
-                lookback=window,
-                progress=progress,
-                started=started,
-            )
+            with client._observer.operation("accutics.sync", attributes) as span:
+                result = await _run(
+                    client,
+                    sink,
+                    worker,
+                    saved,
+                    Listing(path_text, key, search_text, page_size, concurrency),
+                    target=target,
+                    full=full,
+                    lookback=window,
+                    progress=progress,
+                    started=started,
+                )
+                span.set(
+                    {
+                        "accutics.records": result.upserted + result.unchanged,
+                        "accutics.sync.upserted": result.upserted,
+                        "accutics.pages": result.pages,
+                    }
+                )
+                return result
         finally:
             await worker.run(sink.close)
     finally:

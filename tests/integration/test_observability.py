@@ -268,6 +268,23 @@ async def test_an_export_is_one_span_over_its_walk(clock: Clock, otel: Otel, tmp
     assert span.attributes["accutics.records"] == 30
 
 
+async def test_a_sync_is_one_span_over_its_calls(clock: Clock, otel: Otel, tmp_path: Any) -> None:
+    from accutics_async.sync import sync
+
+    async with (
+        FakeAccuticsServer(records=30, seed=1) as server,
+        AccuticsClient(server.token, base_url=server.base_url) as client,
+    ):
+        await sync(client, server.cursor_endpoint, tmp_path / "copy.sqlite", page_size=10)
+    [span] = otel.spans("accutics.sync")
+    calls = [s for s in otel.spans() if s.kind == SpanKind.CLIENT]
+    assert calls
+    assert all(c.context.trace_id == span.context.trace_id for c in calls)
+    assert span.attributes is not None
+    assert span.attributes["accutics.sync.sink"] == "sqlite"
+    assert span.attributes["accutics.records"] == 30
+
+
 @pytest.mark.parametrize("where", ["same_origin", "foreign"])
 async def test_the_token_is_in_no_span_event_metric_or_log(
     where: str, clock: Clock, otel: Otel, caplog: pytest.LogCaptureFixture

@@ -71,3 +71,18 @@ def test_library_advice_is_said_in_flags() -> None:
     ).endswith("pass --restart to discard the interrupted export and start over")
     plain = "x.shards.json says the shards were merged; x is missing"
     assert in_flags(plain) == plain
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["export", "/records", "--out", "x.jsonl", "--rate-limit", "7.5"],
+        ["sync", "/records", "--into", "x.sqlite", "--rate-limit", "7.5"],
+    ],
+)
+def test_rate_limit_reaches_the_client_for_export_and_sync(argv: list[str]) -> None:
+    from accutics_async.cli import _client_options
+
+    args = build_parser().parse_args(argv)
+    assert _client_options(args)["rate_limit"] == 7.5
+    assert "rate_limit" not in _client_options(build_parser().parse_args(argv[:4]))
