@@ -304,22 +304,28 @@ async def test_eta_only_when_the_total_is_known(server: FakeAccuticsServer, tmp_
 
 
 async def test_timeout_bounds_each_attempt(tmp_path: Path) -> None:
-    connections = 0
+    ended: list[int] = []  # one entry per connection, once the client has given up on it
+    all_ended = asyncio.Event()
+    attempts = 4  # the default retry policy's max_attempts; GET timeouts are retried
 
     async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal connections
-        connections += 1
         await reader.read()  # until the client gives up and closes
         writer.close()
+        ended.append(1)
+        if len(ended) == attempts:
+            all_ended.set()
 
     listener = await asyncio.start_server(never_answer, "127.0.0.1", 0)
     async with listener:
         port = listener.sockets[0].getsockname()[1]
         env = {"ACCUTICS_TOKEN": "t" * 40, "ACCUTICS_BASE_URL": f"http://127.0.0.1:{port}/v1"}
-        run = await run_accutics("get", "/records", "--timeout", "0.2", env=env)
+        # Without --timeout the first attempt alone would wait 30 s, past this run's guard.
+        run = await run_accutics("get", "/records", "--timeout", "0.2", env=env, timeout=25)
+        # The connections the client opened may still be queued for this loop to handle.
+        await asyncio.wait_for(all_ended.wait(), 10)
     assert run.code == 4, run.stderr
     assert "time" in one_line(run).lower()
-    assert connections == 4  # every attempt of the default retry policy was cut off
+    assert len(ended) == attempts  # every attempt was cut off, none more
 
 
 async def test_allow_insecure_permits_plain_http_to_another_host(
