@@ -146,7 +146,10 @@ async def _cursor(
         return
     # The rest of the walk starts at the first page's next_cursor (API_BASICS.md:
     # "the next_cursor value from the previous response must be set as the
-    # cursor parameter"), then follows the pages' own links.
+    # cursor parameter"), then follows the pages' own links. The pager drops
+    # an id repeated within a couple of pages (a record updated just ahead of
+    # the walk); its new version is stamped at or after this walk's last
+    # second, so the next run's window holds it.
     pager = client.paginate(
         listing.path,
         params={pagination.cursor_param or "cursor": pagination.next_cursor},

@@ -284,3 +284,17 @@ async def test_a_full_run_does_not_delete_a_record_committed_late_behind_its_wal
             result = await sync(client, endpoint, into, full=True)
         assert result.deleted == 0
         assert_in_step(server, into)
+
+
+async def test_a_crowded_second_may_be_fetched_concurrently(
+    server: FakeAccuticsServer, client: AccuticsClient, tmp_path: Path
+) -> None:
+    into = tmp_path / "copy.sqlite"
+    await sync(client, "/records", into)
+    for _ in range(45):  # one second, four and a half pages
+        server.create_record()
+    result = await sync(client, "/records", into, concurrency=3)
+    assert result.upserted == 45
+    assert_in_step(server, into)
+    with pytest.raises(ConfigurationError, match="max_concurrency"):
+        await sync(client, "/records", into, concurrency=99)
