@@ -327,11 +327,21 @@ class AccuticsClient:
         refreshed = False
         observed = self._observer.call(method, url, query)
 
-        async def authorised(ends_at: float | None) -> Response:
+        async def observed_attempt(auth: SecretHeaders, ends_at: float | None) -> Response:
+            nonlocal attempt_number
+            attempt_number += 1
+            number = attempt_number
+            # Each request on the wire is one observed attempt, the resend
+            # after a 401 included, so hooks, spans and stats agree.
+            return await observed.attempt(
+                number, lambda: self._attempt(call, auth, number, ends_at)
+            )
+
+        async def attempt(ends_at: float | None) -> Response:
             nonlocal refreshed
             auth = _bearer(await self._tokens.get())
             try:
-                return await self._attempt(call, auth, attempt_number, ends_at)
+                return await observed_attempt(auth, ends_at)
             except AuthenticationError:
                 if refreshed or not self._tokens.refreshable:
                     raise
@@ -340,12 +350,7 @@ class AccuticsClient:
             refreshed = True
             self.stats["token_refreshes"] += 1
             auth = _bearer(await self._tokens.refresh(_token_of(auth)))
-            return await self._attempt(call, auth, attempt_number, ends_at)
-
-        async def attempt(ends_at: float | None) -> Response:
-            nonlocal attempt_number
-            attempt_number += 1
-            return await observed.attempt(attempt_number, authorised(ends_at))
+            return await observed_attempt(auth, ends_at)
 
         async def on_retry(exc: BaseException, sleep: float, number: int) -> None:
             self._count_retry(exc, sleep, number)

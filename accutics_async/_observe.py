@@ -5,7 +5,7 @@ The client, the pager and export call a few methods of :class:`Observer`
 OpenTelemetry:
 
 - ``observer.call(method, url, query)``: a :class:`Call` around one call
-  (``with call:``), with ``await call.attempt(n, send)`` around each attempt
+  (``with call:``), with ``await call.attempt(n, send)`` around each attempt (``send`` makes it)
   and ``await call.retry(exc, sleep, n)`` before each backoff;
 - ``await observer.pause(seconds)``: a request held by the shared 429 gate;
 - ``await observer.page(url, number, items, elapsed)``: a page fetched;
@@ -299,15 +299,19 @@ class Call:
                 _record_error(span, exc, self._observer.redact)
         span.end()
 
-    async def attempt(self, number: int, send: Awaitable[T]) -> T:
-        """Await ``send`` (attempt ``number``), reporting it before and after."""
+    async def attempt(self, number: int, send: Callable[[], Awaitable[T]]) -> T:
+        """Run ``send()`` (attempt ``number``), reporting it before and after.
+
+        ``send`` is called only after the request hooks: a call cut off while
+        a hook runs leaves no coroutine behind unawaited.
+        """
         observer = self._observer
         self._attempts = number
         if observer.hooks["request"]:
             await dispatch("request", observer.hooks["request"], self._request_event(number))
         started = time.perf_counter()
         try:
-            result = await send
+            result = await send()
         except Exception as exc:
             status = exc.status if isinstance(exc, APIError) else getattr(exc, "status", None)
             await self._attempt_done(number, status, error_type(exc), started)
@@ -381,8 +385,8 @@ class _QuietCall(Call):
     def __exit__(self, *exc_info: object) -> None:
         return None
 
-    async def attempt(self, number: int, send: Awaitable[T]) -> T:
-        return await send
+    async def attempt(self, number: int, send: Callable[[], Awaitable[T]]) -> T:
+        return await send()
 
     async def retry(self, exc: BaseException, sleep: float, number: int) -> None:
         return None
