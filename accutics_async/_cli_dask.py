@@ -14,10 +14,11 @@ import argparse
 import os
 from typing import Any
 
+from . import _cli_checks as checks
 from ._cli_output import UsageError, err, progress_bar, summary
 from ._export_core import discard_export, in_thread
 from ._export_dask import export_on_dask
-from ._search import Search, format_sort
+from ._search import Search
 from .errors import TransportError
 
 __all__ = ["check_dask_args", "export_on_dask_cli"]
@@ -38,6 +39,14 @@ def check_dask_args(args: argparse.Namespace) -> None:
         # Each worker runs its own client, so no one bucket could hold the
         # rate for all of them; the workers adapt to 429s on their own.
         raise UsageError("--rate-limit does not apply with --dask: each worker has its own client")
+    for flag, given in (
+        ("--timeout", getattr(args, "timeout", None) is not None),
+        ("--allow-insecure", getattr(args, "allow_insecure", False)),
+    ):
+        if given:
+            # Client settings would have to travel with every task; the
+            # workers' clients use their defaults, so refuse rather than ignore.
+            raise UsageError(f"{flag} does not apply with --dask: each worker has its own client")
 
 
 def _connect(address: str) -> Any:
@@ -54,13 +63,16 @@ def _connect(address: str) -> Any:
         raise TransportError(f"cannot reach the Dask scheduler at {address}: {exc}")
 
 
-async def export_on_dask_cli(args: argparse.Namespace) -> int:
-    """Run ``accutics export`` with ``--dask``; returns the exit code (0) or raises."""
+async def export_on_dask_cli(
+    args: argparse.Namespace, *, fmt: str, search: Search | None, sort: str | None
+) -> int:
+    """Run ``accutics export`` with ``--dask`` (arguments checked by the caller); exit code 0."""
     check_dask_args(args)
-    fmt = args.format or ("csv" if args.out.lower().endswith(".csv") else "jsonl")
-    search = Search.parse(args.search) if args.search is not None else None
-    sort = format_sort(args.sort) if args.sort is not None else None
     base_url = args.base_url or os.environ.get("ACCUTICS_BASE_URL") or None
+    if base_url is not None:
+        source = "--base-url" if args.base_url else "ACCUTICS_BASE_URL"
+        base_url = checks.check_base_url(base_url, source=source, allow_insecure=False)
+        checks.check_path(args.path, base_url)
     dask_client = await in_thread(_connect, args.dask)
     try:
         if args.restart:

@@ -266,11 +266,6 @@ def _is_loopback_host(host: str) -> bool:
 async def _cmd_export(args: argparse.Namespace) -> int:
     from ._client import AccuticsClient
 
-    if args.dask:
-        from ._cli_dask import export_on_dask_cli
-
-        return await export_on_dask_cli(args)
-    token, base_url = _credentials(args)
     fmt = args.format or ("csv" if args.out.lower().endswith(".csv") else "jsonl")
     search, sort = checks.check_export_args(args)
     if checks.finished_export(args):
@@ -280,6 +275,12 @@ async def _cmd_export(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     checks.check_resume(args, fmt=fmt, search=search, sort=sort)
+    if args.dask:
+        # The same checks as a local export first; the workers hold the token.
+        from ._cli_dask import export_on_dask_cli
+
+        return await export_on_dask_cli(args, fmt=fmt, search=search, sort=sort)
+    token, base_url = _credentials(args)
     if args.restart:
         discard_export(args.out)
     context, progress = progress_bar(args, f"exporting {args.path}")

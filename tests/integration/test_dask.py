@@ -243,6 +243,9 @@ def run_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
+DASK_ARGS = ["--out", "x.jsonl", "--shards", "2", "--dask", "tcp://127.0.0.1:1"]
+
+
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
@@ -273,6 +276,15 @@ def run_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.Complet
                 "5",
             ],
             "--rate-limit does not apply with --dask",
+        ),
+        (DASK_ARGS + ["--timeout", "5"], "--timeout does not apply with --dask"),  # noqa: RUF005
+        (DASK_ARGS + ["--allow-insecure"], "--allow-insecure does not apply with --dask"),  # noqa: RUF005
+        # The checks of a local export hold with --dask too.
+        (DASK_ARGS + ["--sort", "updated_at"], "--sort"),  # noqa: RUF005
+        (DASK_ARGS + ["--search", "nosuchop"], "--search"),  # noqa: RUF005
+        (
+            ["--out", ".", "--shards", "2", "--dask", "tcp://127.0.0.1:1"],
+            "--out",
         ),
     ],
 )
