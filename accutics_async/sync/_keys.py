@@ -5,16 +5,17 @@ No I/O here: everything is a function of its arguments, unit-tested alone.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import re
 import time
 from collections.abc import Iterable, Mapping
+from datetime import timezone
 from typing import Any
 
 import attrs
 import orjson
 
+from .._isotime import parse_datetime
 from .._search import F, Filter, Search, to_wire
 from ..errors import SyncError
 
@@ -31,12 +32,6 @@ __all__ = [
     "window_search",
 ]
 
-# ISO 8601 as the API writes timestamps ("...Z"), also with a fraction or an
-# explicit offset; no zone is read as UTC.
-_ISO = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?",
-    re.IGNORECASE,
-)
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SINK_SUFFIXES = {".sqlite": "sqlite", ".sqlite3": "sqlite", ".db": "sqlite", ".jsonl": "jsonl"}
 # Names the SQLite sink uses itself, so neither a table nor a key column.
@@ -44,24 +39,20 @@ _RESERVED = frozenset({"id", "record", "accutics_sync_state", "accutics_sync_see
 
 
 def instant(text: object) -> float | None:
-    """Return an ISO 8601 timestamp as UTC seconds (fraction kept), or ``None`` if it is not one."""
+    """Return an ISO 8601 timestamp as UTC seconds (fraction kept), or ``None`` if it is not one.
+
+    Read by the client's own ISO 8601 language (``_isotime``), the same on
+    every Python; no zone is read as UTC.
+    """
     if not isinstance(text, str):
         return None
-    match = _ISO.fullmatch(text.strip())
-    if match is None:
+    try:
+        when = parse_datetime(text.strip())
+    except ValueError:
         return None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
-        return None
-    epoch = float(calendar.timegm((year, month, day, hour, minute, second)))
-    if match.group(7):
-        epoch += float(match.group(7))
-    zone = match.group(8)
-    if zone and zone.upper() != "Z":
-        sign = -1 if zone[0] == "-" else 1
-        digits = zone[1:].replace(":", "")
-        epoch -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
-    return epoch
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()
 
 
 def iso_second(epoch: int) -> str:

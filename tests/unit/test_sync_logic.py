@@ -91,3 +91,29 @@ def test_saved_state_that_is_not_ours_is_refused() -> None:
     ):
         with pytest.raises(SyncError):
             SyncState.from_json(bad, "x")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("2024-01-01T00:00:01Z", 1704067201.0),
+        ("2024-01-01T01:00:01+01:00", 1704067201.0),
+        ("2024-01-01T00:00:01.25Z", 1704067201.25),
+        ("2024-01-01 00:00:01", 1704067201.0),  # no zone: UTC
+    ],
+)
+def test_key_values_are_read_as_the_client_reads_timestamps(text: str, seconds: float) -> None:
+    assert instant(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-02-30T00:00:00Z",  # no such day: not rolled over into March
+        "\u0662\u0660\u0662\u0664-01-01T00:00:00Z",  # Arabic-Indic digits
+        "2024-W01-1T00:00:00Z",
+        "yesterday",
+    ],
+)
+def test_what_is_not_a_timestamp_is_not_a_key_value(text: str) -> None:
+    assert instant(text) is None
