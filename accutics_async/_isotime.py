@@ -4,9 +4,11 @@
 week dates, basic (no separator) forms and any number of fraction digits, 3.10
 none of them. Decoding a record must not depend on the interpreter, so the
 accepted language is fixed here: the extended form the API writes
-(``2024-03-05T10:11:12Z``), with an optional fraction (1 to 9 digits, cut to
-microseconds) and an optional ``Z`` or ``+HH:MM`` offset. The API's own shape
-takes a fast path through the C parser.
+(``2024-03-05T10:11:12Z``), with ``T``, ``t`` or a space between date and
+time, seconds optional, an optional fraction after ``.`` or ``,`` (1 to 9
+digits, cut to microseconds) and an optional ``Z``/``z`` or ``+HH:MM``/
+``+HHMM`` offset. A date alone is not a timestamp. The API's own shape takes
+a fast path through the C parser.
 """
 
 from __future__ import annotations

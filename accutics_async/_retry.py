@@ -181,6 +181,8 @@ class RateLimitGate:
                 )
             if self._on_pause is not None:
                 await self._on_pause(left)
+                # A slow hook must not lengthen the pause: sleep what is left.
+                left = self.remaining()
             await _sleep(left)
 
 

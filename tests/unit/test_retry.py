@@ -318,6 +318,17 @@ async def test_gate_never_shortens_a_pause(clock: Any) -> None:
     assert gate.remaining() == 0.0
 
 
+async def test_a_slow_pause_hook_does_not_lengthen_the_pause(clock: Any) -> None:
+    async def slow_hook(seconds: float) -> None:
+        clock.now += 0.75  # the hook itself takes 0.75 s of the 2 s pause
+
+    gate = RateLimitGate(on_pause=slow_hook)
+    gate.close_for(2.0)
+    await gate.wait(cap=30.0)
+    assert clock.sleeps == [1.25]
+    assert gate.remaining() == 0.0
+
+
 def test_gate_with_its_own_clock() -> None:
     now = [0.0]
     gate = RateLimitGate(clock=lambda: now[0])
