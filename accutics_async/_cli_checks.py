@@ -53,7 +53,7 @@ def _number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds")
     return value
@@ -80,7 +80,7 @@ def non_negative(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return value
@@ -91,7 +91,7 @@ def seed(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if not -(2**63) <= value < 2**64:
         raise argparse.ArgumentTypeError(f"{text!r} does not fit in 64 bits")
     return value
@@ -163,7 +163,7 @@ def check_base_url(base_url: str, *, source: str, allow_insecure: bool) -> str:
     try:
         checked = validate_base_url(base_url, allow_insecure=True)
     except ConfigurationError as exc:
-        raise UsageError(f"{source}: {exc}")
+        raise UsageError(f"{source}: {exc}") from None
     if checked.startswith("http:") and not allow_insecure and not is_loopback_url(checked):
         raise UsageError(
             f"{source}: refusing plain http to {base_url}: the token would travel in clear "
@@ -177,7 +177,7 @@ def check_path(path: str, base_url: str) -> None:
     try:
         build_url(base_url, path)
     except (InvalidRequestError, UnsafeURLError) as exc:
-        raise UsageError(f"PATH: {exc}")
+        raise UsageError(f"PATH: {exc}") from None
 
 
 def check_out(out: str, flag: str = "--out") -> None:
@@ -186,7 +186,7 @@ def check_out(out: str, flag: str = "--out") -> None:
         ExportPaths.for_out(out)
         check_destination(out)
     except ExportError as exc:
-        raise UsageError(f"{flag}: {exc}")
+        raise UsageError(f"{flag}: {exc}") from None
 
 
 def check_export_args(args: argparse.Namespace) -> tuple[Any, str | None]:
@@ -196,11 +196,11 @@ def check_export_args(args: argparse.Namespace) -> tuple[Any, str | None]:
     try:
         search = Search.parse(args.search) if args.search is not None else None
     except SearchSyntaxError as exc:
-        raise UsageError(f"--search: {exc}")
+        raise UsageError(f"--search: {exc}") from None
     try:
         sort = format_sort(args.sort) if args.sort is not None else None
     except SearchSyntaxError as exc:
-        raise UsageError(f"--sort: {exc}")
+        raise UsageError(f"--sort: {exc}") from None
     check_out(args.out)
     if args.out == STDOUT and args.resume:
         raise UsageError("--resume: standard output (--out -) is streamed and cannot be resumed")
@@ -213,7 +213,7 @@ def check_export_args(args: argparse.Namespace) -> tuple[Any, str | None]:
         try:
             check_shard_sort(sort, "created_at")
         except ExportError as exc:
-            raise UsageError(f"--sort: {exc}")
+            raise UsageError(f"--sort: {exc}") from None
     return search, sort
 
 

@@ -53,14 +53,14 @@ def _connect(address: str) -> Any:
     try:
         from distributed import Client
     except ImportError:
-        raise UsageError("--dask needs distributed: pip install 'accutics-async[dask]'")
+        raise UsageError("--dask needs distributed: pip install 'accutics-async[dask]'") from None
     try:
         make: Any = Client  # untyped
         return make(address)
     except (ValueError, TypeError) as exc:  # an address Dask cannot parse
-        raise UsageError(f"--dask: {exc}")
+        raise UsageError(f"--dask: {exc}") from None
     except OSError as exc:  # refused, unreachable, timed out (TimeoutError is an OSError)
-        raise TransportError(f"cannot reach the Dask scheduler at {address}: {exc}")
+        raise TransportError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
 
 
 async def export_on_dask_cli(

@@ -75,7 +75,7 @@ class _Bar:
             raise UsageError(
                 "the progress bar needs rich: pip install 'accutics-async[cli]' "
                 "(or pass --no-progress)"
-            )
+            ) from None
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),

@@ -304,7 +304,7 @@ class AccuticsClient:
             try:
                 body = orjson.dumps(json)
             except TypeError as exc:
-                raise InvalidRequestError(f"request body is not JSON-serialisable: {exc}")
+                raise InvalidRequestError(f"request body is not JSON-serialisable: {exc}") from None
             if not any(name.lower() == "content-type" for name in extra):
                 extra["Content-Type"] = "application/json"
         for name, value in extra.items():

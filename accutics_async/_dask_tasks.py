@@ -59,9 +59,9 @@ def worker_token() -> str | None:
         with open(path, encoding="utf-8") as handle:
             token = handle.read(_MAX_TOKEN_FILE).strip()
     except OSError as exc:
-        raise ConfigurationError(f"cannot read {TOKEN_FILE_ENV} ({path}): {exc.strerror}")
+        raise ConfigurationError(f"cannot read {TOKEN_FILE_ENV} ({path}): {exc.strerror}") from None
     except UnicodeDecodeError:  # its message would quote bytes of the file
-        raise ConfigurationError(f"{TOKEN_FILE_ENV} ({path}) is not UTF-8 text")
+        raise ConfigurationError(f"{TOKEN_FILE_ENV} ({path}) is not UTF-8 text") from None
     if not token:
         raise ConfigurationError(f"{TOKEN_FILE_ENV} ({path}) is empty")
     return token

@@ -132,10 +132,10 @@ def check_destination(out: str) -> None:
         if not os.path.isdir(folder):
             raise ExportError(
                 f"cannot write {out}: the directory {folder} does not exist", path=out
-            )
+            ) from None
         return
     except OSError as exc:
-        raise os_error(exc, out)
+        raise os_error(exc, out) from exc
     for test, kind in _FILE_KINDS:
         if test(mode):
             raise ExportError(

@@ -104,7 +104,7 @@ def validate_base_url(base_url: str | None, *, allow_insecure: bool = False) -> 
         parts = urlsplit(base_url)
         parts.port  # noqa: B018 - urllib checks the port only when it is read
     except ValueError as exc:
-        raise ConfigurationError(f"base URL is malformed ({exc}): {base_url!r}")
+        raise ConfigurationError(f"base URL is malformed ({exc}): {base_url!r}") from None
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise ConfigurationError(f"base URL must be an absolute http(s) URL, got {base_url!r}")
     if parts.username is not None or parts.password is not None:
@@ -142,7 +142,7 @@ def _split(url: str) -> SplitResult:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - urllib checks the port only when it is read
     except ValueError as exc:
-        raise UnsafeURLError(f"refusing a malformed URL ({exc}): {url!r}")
+        raise UnsafeURLError(f"refusing a malformed URL ({exc}): {url!r}") from None
     return parts
 
 
@@ -228,7 +228,7 @@ def build_url(base_url: str, path: PathLike) -> str:
         try:
             absolute = path if _PLAIN_ABSOLUTE.fullmatch(path) else urljoin(base_url + "/", path)
         except ValueError as exc:
-            raise UnsafeURLError(f"refusing a malformed URL ({exc}): {path!r}")
+            raise UnsafeURLError(f"refusing a malformed URL ({exc}): {path!r}") from None
         _check_segments(_split(absolute).path)
         return check_same_origin(base_url, absolute)
     _check_text("path", path)
@@ -246,7 +246,7 @@ def resolve_link(current_url: str, link: str, base_url: str) -> str:
     try:
         url = urljoin(current_url, link)
     except ValueError as exc:
-        raise UnsafeURLError(f"refusing a malformed link ({exc}): {link!r}")
+        raise UnsafeURLError(f"refusing a malformed link ({exc}): {link!r}") from None
     return check_same_origin(base_url, url)
 
 

@@ -171,7 +171,7 @@ def _format_timestamp(value: datetime) -> str:
     try:
         utc = value.astimezone(timezone.utc)
     except OverflowError:
-        raise SearchSyntaxError(f"datetime {value.isoformat()!r} is out of range in UTC")
+        raise SearchSyntaxError(f"datetime {value.isoformat()!r} is out of range in UTC") from None
     return utc.replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
@@ -183,7 +183,9 @@ def _to_values(values: Iterable[Value]) -> tuple[str, ...]:
     try:
         items = tuple(values)
     except TypeError:
-        raise SearchSyntaxError(f"filter values must be a sequence, not {type(values).__name__}")
+        raise SearchSyntaxError(
+            f"filter values must be a sequence, not {type(values).__name__}"
+        ) from None
     return tuple(_format_value(item) for item in items)
 
 
@@ -245,7 +247,7 @@ def _to_filters(filters: Iterable[Filter]) -> tuple[Filter, ...]:
     try:
         items = tuple(filters)
     except TypeError:
-        raise SearchSyntaxError(f"a Search takes Filters, not {type(filters).__name__}")
+        raise SearchSyntaxError(f"a Search takes Filters, not {type(filters).__name__}") from None
     for item in items:
         if not isinstance(item, Filter):
             raise SearchSyntaxError(f"a Search takes Filters, not {type(item).__name__}: {item!r}")

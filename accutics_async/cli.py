@@ -84,7 +84,7 @@ def _count(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
     return value
@@ -367,7 +367,7 @@ async def _cmd_fake_server(args: argparse.Namespace) -> int:
     try:
         faults = FaultSpec.parse(args.faults) if args.faults else None
     except ValueError as exc:
-        raise UsageError(f"bad --faults: {exc}")
+        raise UsageError(f"bad --faults: {exc}") from None
 
     if not _is_loopback_host(args.host):
         err(
@@ -410,7 +410,7 @@ async def _cmd_fake_server(args: argparse.Namespace) -> int:
         # The address is in use, or the host does not resolve: the flags are at fault.
         raise UsageError(
             f"--host/--port: cannot listen on {args.host} port {args.port}: {exc.strerror or exc}"
-        )
+        ) from None
     return EXIT_OK
 
 
@@ -511,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 args.token_from_file = read_token_file(args.token_file, warn=err)
             except UsageError as exc:
-                raise UsageError(f"--token-file: {exc}")
+                raise UsageError(f"--token-file: {exc}") from None
         code, signum = asyncio.run(_until_signal(_COMMANDS[args.command](args)))
     except KeyboardInterrupt:  # pragma: no cover - where signal handlers cannot be installed
         return _interrupted(args, signal.SIGINT)

@@ -331,7 +331,7 @@ class FakeApi:
         except orjson.JSONDecodeError:
             raise QueryError(
                 "invalid_body", "The body is not valid JSON.", {"errors": {"body": "not JSON"}}
-            )
+            ) from None
 
     @staticmethod
     def _single(record: dict[str, Any], endpoint: str, status: int = 200) -> web.Response:

@@ -195,7 +195,7 @@ def _rate(text: str) -> float:
     try:
         return float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
-        raise ValueError(f"fault rate {text!r} is not a number like 0.05 or 5%")
+        raise ValueError(f"fault rate {text!r} is not a number like 0.05 or 5%") from None
 
 
 def _duration(text: str) -> float:
@@ -209,7 +209,7 @@ def _integer(key: str, text: str) -> int:
     try:
         return int(text)
     except ValueError:
-        raise ValueError(f"{key} must be an integer, got {text!r}")
+        raise ValueError(f"{key} must be an integer, got {text!r}") from None
 
 
 @attrs.frozen

@@ -54,6 +54,6 @@ async def run_accutics(
     except asyncio.TimeoutError:
         proc.kill()
         await proc.communicate()
-        raise AssertionError(f"accutics {' '.join(argv)} did not end within {timeout} s")
+        raise AssertionError(f"accutics {' '.join(argv)} did not end within {timeout} s") from None
     assert proc.returncode is not None
     return CliRun(proc.returncode, stdout.decode(), stderr.decode())
