@@ -19,6 +19,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import attrs
@@ -116,14 +117,14 @@ def resolve_format(out: str | os.PathLike[str], fmt: str | None) -> str:
     return "csv" if os.fspath(out).lower().endswith(".csv") else "jsonl"
 
 
-async def in_thread(func: Callable[..., T], *args: Any) -> T:
-    """Run ``func(*args)`` in the default executor, and never abandon it half done.
+async def in_thread(func: Callable[..., T], *args: Any, executor: Executor | None = None) -> T:
+    """Run ``func(*args)`` in ``executor`` (the loop's default), never abandoning it half done.
 
     A cancelled ``await`` would leave the thread writing while the caller
     closes the file under it; so on cancellation we wait for the write to
     end (the partial file and checkpoint then agree) and re-raise.
     """
-    future = asyncio.get_running_loop().run_in_executor(None, functools.partial(func, *args))
+    future = asyncio.get_running_loop().run_in_executor(executor, functools.partial(func, *args))
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:

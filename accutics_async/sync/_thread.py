@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
+
+from .._export_core import in_thread
 
 __all__ = ["Worker"]
 
@@ -27,19 +27,7 @@ class Worker:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
     async def run(self, func: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, functools.partial(func, *args))
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            while not future.done():
-                try:
-                    await asyncio.wait([future])
-                except asyncio.CancelledError:
-                    continue
-            if not future.cancelled():
-                future.exception()  # retrieved, so asyncio does not log it as lost
-            raise
+        return await in_thread(func, *args, executor=self._executor)
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=True)
