@@ -56,10 +56,10 @@ from ._export_core import (
 )
 from ._export_io import ExportPaths, remove_quietly
 from ._export_plan import ShardSpec
-from ._export_shards import _merge, _Plan, _Tally
-from ._protocol import Params, encode_params
-from ._search import Filter, Search, format_sort, to_wire
-from .errors import AccuticsError, CheckpointExistsError, ConfigurationError, ExportError
+from ._export_shards import _merge, _Plan, _Tally, recorded_query, saved_plan
+from ._protocol import Params
+from ._search import Filter, Search
+from .errors import AccuticsError, ConfigurationError, ExportError
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -119,18 +119,6 @@ async def _one(dask_client: Client, func: Callable[..., Any], *args: Any, **kwar
     return value
 
 
-def _check_plan(plan: _Plan | None, paths: ExportPaths, fmt: str, query: dict[str, Any]) -> None:
-    if plan is None:
-        return
-    if plan.format != fmt:
-        raise ExportError(f"{paths.plan} is for a {plan.format} export, not {fmt}")
-    if plan.query != query:
-        raise ExportError(
-            f"{paths.plan} belongs to another export (path, search, sort, page size or "
-            "parameters differ); resume with the same arguments, or discard it"
-        )
-
-
 async def export_on_dask(
     dask_client: Client,
     path: str,
@@ -174,22 +162,8 @@ async def export_on_dask(
     check_format(format)
     refuse_if_busy(paths, sharded=True)
     started = time.monotonic()
-    query = {
-        "path": path,
-        "search": to_wire(search),
-        "sort": format_sort(sort),
-        "page_size": page_size,
-        "params": [list(pair) for pair in encode_params(params)],
-        "field": _FIELD,
-    }
-    plan = _Plan.load(paths)
-    if plan is not None and not resume:
-        raise CheckpointExistsError(
-            f"an interrupted sharded export into {paths.out} exists ({paths.plan}); pass "
-            "resume=True (--resume) to finish it, or discard it (--restart) to start over",
-            path=paths.plan,
-        )
-    _check_plan(plan, paths, format, query)
+    query = recorded_query(path, search, sort, page_size, params, _FIELD)
+    plan = saved_plan(paths, query, format, resume=resume)
     if plan is None:
         if not isinstance(shards, int) or shards < 1:
             raise ExportError(f"shards must be an int >= 1, got {shards!r}")

@@ -204,6 +204,55 @@ class _Tally:
         )
 
 
+def recorded_query(
+    path: str,
+    search: Search | Filter | str | None,
+    sort: str | Sequence[str] | None,
+    page_size: int | None,
+    params: Params | None,
+    field: str,
+) -> dict[str, Any]:
+    """What a shard plan records of its export, so a resume for another one is refused."""
+    return {
+        "path": path,
+        "search": to_wire(search),
+        "sort": format_sort(sort),
+        "page_size": page_size,
+        "params": [list(pair) for pair in encode_params(params)],
+        "field": field,
+    }
+
+
+def saved_plan(
+    paths: ExportPaths, query: dict[str, Any], format: str, *, resume: bool
+) -> _Plan | None:
+    """The interrupted export's plan to go on with, or ``None`` to start afresh.
+
+    Raises ``CheckpointExistsError`` for a plan without ``resume``, and
+    ``ExportError`` for one of another format or query.
+    """
+    plan = _Plan.load(paths)
+    if plan is None:
+        return None
+    if not resume:
+        raise CheckpointExistsError(
+            f"an interrupted sharded export into {paths.out} exists ({paths.plan}); pass "
+            "resume=True to finish it, or discard_export() it to start over",
+            path=paths.plan,
+        )
+    if plan.format != format:
+        raise ExportError(
+            f"{paths.plan} is for a {plan.format} export, not {format}", path=paths.plan
+        )
+    if plan.query != query:
+        raise ExportError(
+            f"{paths.plan} belongs to another export (path, search, sort, page size or "
+            "parameters differ); resume with the same arguments, or discard_export() it",
+            path=paths.plan,
+        )
+    return plan
+
+
 async def export_sharded(
     client: AccuticsClient,
     path: str,
@@ -250,31 +299,8 @@ async def export_sharded(
     check_shard_sort(sort, field)
     refuse_if_busy(paths, sharded=True)
     started = time.monotonic()
-    query = {
-        "path": path,
-        "search": to_wire(search),
-        "sort": format_sort(sort),
-        "page_size": page_size,
-        "params": [list(pair) for pair in encode_params(params)],
-        "field": field,
-    }
-    plan = _Plan.load(paths)
-    if plan is not None and not resume:
-        raise CheckpointExistsError(
-            f"an interrupted sharded export into {paths.out} exists ({paths.plan}); pass "
-            "resume=True to finish it, or discard_export() it to start over",
-            path=paths.plan,
-        )
-    if plan is not None and plan.format != format:
-        raise ExportError(
-            f"{paths.plan} is for a {plan.format} export, not {format}", path=paths.plan
-        )
-    if plan is not None and plan.query != query:
-        raise ExportError(
-            f"{paths.plan} belongs to another export (path, search, sort, page size or "
-            "parameters differ); resume with the same arguments, or discard_export() it",
-            path=paths.plan,
-        )
+    query = recorded_query(path, search, sort, page_size, params, field)
+    plan = saved_plan(paths, query, format, resume=resume)
     fresh = plan is None
     if plan is None:
         specs = await plan_created_at_shards(
