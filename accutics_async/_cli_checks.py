@@ -43,6 +43,7 @@ __all__ = [
     "positive_seconds",
     "seconds",
     "seed",
+    "whole_number",
 ]
 
 
@@ -75,12 +76,17 @@ def positive_seconds(text: str) -> float:
     return value
 
 
-def non_negative(text: str) -> int:
-    """A whole number, 0 or more."""
+def whole_number(text: str) -> int:
+    """``text`` as an int, or the argument error every whole-number flag gives."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+def non_negative(text: str) -> int:
+    """A whole number, 0 or more."""
+    value = whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must not be negative")
     return value
@@ -88,10 +94,7 @@ def non_negative(text: str) -> int:
 
 def seed(text: str) -> int:
     """A seed for the fake server's data: a whole number that fits 64 bits."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = whole_number(text)
     if not -(2**63) <= value < 2**64:
         raise argparse.ArgumentTypeError(f"{text!r} does not fit in 64 bits")
     return value
