@@ -1,4 +1,10 @@
-"""``python -m benchmarks [--quick] [--groups a,b] [--out FILE]``: run, print, save JSON."""
+"""``python -m benchmarks [--quick] [--groups a,b] [--out FILE] [--readme FILE | --no-readme]``.
+
+Runs, prints, saves the JSON results, and rewrites the measured tables in
+``benchmarks/README.md``: a full run of every group does that by default; a
+``--quick`` or partial run (``--groups``) leaves the file alone unless
+``--readme`` names where to write.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +14,22 @@ from pathlib import Path
 
 import orjson
 
+from . import readme
 from .report import print_results
 from .runner import FULL, GROUPS, QUICK, run
+
+
+def readme_target(args: argparse.Namespace, groups: list[str]) -> Path | None:
+    """Where this run's tables go: ``--readme``, else the README after a full run only.
+
+    A ``--quick`` run's figures measure nothing and a partial run's tables
+    would drop the other groups', so neither replaces the recorded ones unasked.
+    """
+    if args.readme is not None:
+        return Path(args.readme)
+    if args.no_readme or args.quick or set(groups) != set(GROUPS):
+        return None
+    return readme.README
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         help="where to write the JSON results (default: benchmarks/results.json)",
     )
     parser.add_argument("--no-fsync", action="store_true", help="export without an fsync per page")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--readme",
+        type=Path,
+        help="rewrite the tables between the benchmarks markers of this file "
+        "(default: benchmarks/README.md, after a full run of every group only)",
+    )
+    where.add_argument("--no-readme", action="store_true", help="leave every README alone")
     args = parser.parse_args(argv)
     groups = [g.strip() for g in args.groups.split(",") if g.strip()]
     unknown = sorted(set(groups) - set(GROUPS))
@@ -38,6 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     cfg = QUICK if args.quick else FULL
     if args.quick:
         groups = [g for g in groups if g != "probe"]
+    target = readme_target(args, groups)
+    if target is not None:
+        try:  # before the run, not after minutes of it
+            readme.check_section(target, "benchmarks")
+        except (OSError, readme.SectionError) as exc:
+            parser.error(f"cannot write the tables to {target}: {exc}")
 
     def progress(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -46,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print_results(results)
     print(f"results written to {args.out}")
+    if target is not None:
+        readme.update_section(target, "benchmarks", readme.render(results))
+        print(f"tables written to {target}")
     return 0
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from accutics_async.export import export_on_dask
 from accutics_async.testing import FakeAccuticsServer
 
+from . import readme
+
 
 class _ServerThread:
     """The fake server on its own event loop, so the Dask client's waits never stall it."""
@@ -78,7 +80,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=8)
     parser.add_argument("--concurrency", type=int, default=2, help="pages in flight per shard")
     parser.add_argument("--workers", default="1,2,4")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--readme",
+        type=Path,
+        default=readme.README,
+        help="rewrite the dask-scaling section of this file (default: benchmarks/README.md)",
+    )
+    where.add_argument("--no-readme", dest="readme", action="store_const", const=None)
     args = parser.parse_args(argv)
+    if args.readme is not None:
+        try:  # before the run, not after it
+            readme.check_section(args.readme, "dask-scaling")
+        except (OSError, readme.SectionError) as exc:
+            parser.error(f"cannot write the table to {args.readme}: {exc}")
     counts = [int(n) for n in args.workers.split(",")]
     with (
         _ServerThread(args.records, args.latency) as server,
@@ -97,16 +112,26 @@ def main(argv: list[str] | None = None) -> int:
             outs.append(out)
         same = all(filecmp.cmp(outs[0], other, shallow=False) for other in outs[1:])
     base = times[counts[0]]
-    print(
+    heading = (
         f"{args.records} records, {args.latency} ms latency, {args.shards} shards, "
         f"{args.concurrency} pages in flight per shard, os.cpu_count()={os.cpu_count()}"
     )
+    print(heading)
+    table = [heading, "", "| Workers | Seconds | Records/s | Speed-up |", "|---:|---:|---:|---:|"]
     for workers in counts:
         print(
             f"  {workers} worker(s): {times[workers]:6.2f} s  "
             f"{args.records / times[workers]:8.0f} records/s  speed-up {base / times[workers]:.2f}x"
         )
+        table.append(
+            f"| {workers} | {times[workers]:.2f} | {args.records / times[workers]:,.0f} "
+            f"| {base / times[workers]:.2f}x |"
+        )
     print(f"  outputs identical: {same}")
+    table += ["", f"Output files byte-identical: {'yes' if same else 'NO'}."]
+    if args.readme is not None:
+        readme.update_section(args.readme, "dask-scaling", "\n".join(table))
+        print(f"table written to {args.readme}")
     return 0 if same else 1
 
 

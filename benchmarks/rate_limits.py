@@ -8,7 +8,9 @@ server's limit, then once more against whole-second ``Retry-After`` values.
 Each row is the median of ``--runs`` runs (with min and max): pages per second
 as a share of the limit (of ``rate_limit`` for that row) and the share of
 requests answered 429. Every variant retries 429s as often as it needs to,
-so each walk finishes and only its pace differs.
+so each walk finishes and only its pace differs. The table also replaces the
+``rate-limits`` section of ``benchmarks/README.md`` (``--readme FILE`` for
+another file, ``--no-readme`` for none).
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ import argparse
 import asyncio
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from accutics_async import AccuticsClient, RetryPolicy
 from accutics_async.testing import FakeAccuticsServer
+
+from . import readme
 
 PAGE_SIZE = 10
 RETRY = RetryPolicy(max_attempts=1_000, max_backoff=30.0)
@@ -61,6 +66,21 @@ async def _walk(variant: Variant, pages: int) -> Run:
         return Run(pages / elapsed / variant.target, server.stats.faults["limit"] / requests)
 
 
+def _spread(values: list[float], fmt: str) -> str:
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}-{max(values):{fmt}})"
+
+
+def _markdown(heading: str, results: dict[str, list[Run]], goals: list[tuple[str, bool]]) -> str:
+    lines = [heading, "", "| Variant | Pace / target | 429 share |", "|---|---:|---:|"]
+    for name, runs in results.items():
+        pace = _spread([r.share_of_target for r in runs], ".2f")
+        limited = _spread([r.share_429 for r in runs], ".1%")
+        lines.append(f"| {name} | {pace} | {limited} |")
+    lines += ["", "| Goal | |", "|---|---|"]
+    lines += [f"| {what} | {'met' if met else 'missed'} |" for what, met in goals]
+    return "\n".join(lines)
+
+
 def _row(name: str, runs: list[Run]) -> str:
     pace = [r.share_of_target for r in runs]
     limited = [r.share_429 for r in runs]
@@ -87,10 +107,11 @@ async def main_async(args: argparse.Namespace) -> int:
     for _ in range(args.runs):  # A B C D A B C D ...: drifts of the machine hit all alike
         for variant in variants:
             results[variant.name].append(await _walk(variant, args.pages))
-    print(
-        f"{args.pages} pages of {PAGE_SIZE}, concurrency=8, server limit={rate}/s, "
+    heading = (
+        f"{args.pages} pages of {PAGE_SIZE}, concurrency=8, server limit={rate:g}/s, "
         f"median of {args.runs} runs (min-max)"
     )
+    print(heading)
     print(f"{'variant':<34} {'pace / target':<18} 429 share")
     for variant in variants:
         print(_row(variant.name, results[variant.name]))
@@ -111,6 +132,9 @@ async def main_async(args: argparse.Namespace) -> int:
     print("goals:")
     for what, met in goals:
         print(f"  {'met ' if met else 'MISSED'} {what}")
+    if args.readme is not None:
+        readme.update_section(args.readme, "rate-limits", _markdown(heading, results, goals))
+        print(f"table written to {args.readme}")
     return 0 if all(met for _, met in goals) else 1
 
 
@@ -119,7 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=300)
     parser.add_argument("--limit", type=float, default=40.0, help="the server's requests/s")
     parser.add_argument("--runs", type=int, default=3)
-    return asyncio.run(main_async(parser.parse_args(argv)))
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--readme",
+        type=Path,
+        default=readme.README,
+        help="rewrite the rate-limits section of this file (default: benchmarks/README.md)",
+    )
+    where.add_argument("--no-readme", dest="readme", action="store_const", const=None)
+    args = parser.parse_args(argv)
+    if args.readme is not None:
+        try:  # before the run, not after it
+            readme.check_section(args.readme, "rate-limits")
+        except (OSError, readme.SectionError) as exc:
+            parser.error(f"cannot write the table to {args.readme}: {exc}")
+    return asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -8,36 +8,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-# The row each group's ratio column is taken against.
-_BASELINES = {
-    "throughput": "raw_orjson",
-    "typed": "cattrs_naive",
-    "latency": None,
-    "export": None,
-    "import": "import_aiohttp",
-    "probe": None,
-}
+from .readme import ratio_text
 
 
 def _number(value: float, unit: str) -> str:
     if unit == "ms":
         return f"{value:.1f}"
     return f"{value:,.0f}"
-
-
-def _ratio(row: dict[str, Any], group: dict[str, Any], rows: dict[str, Any]) -> str:
-    name = group["name"]
-    base_key = _BASELINES.get(name)
-    if name == "latency":
-        size = row["key"].rsplit("_", 1)[1]
-        base_key = f"lib_c1_{size}"
-    elif name == "export":
-        size = row["key"].rsplit("_", 1)[1]
-        base_key = f"walk_{size}"
-    base = rows.get(base_key) if base_key else None
-    if base is None or not base["median"]:
-        return ""
-    return f"{row['median'] / base['median']:.2f}x"
 
 
 def group_table(group: dict[str, Any]) -> Table:
@@ -62,7 +39,7 @@ def group_table(group: dict[str, Any]) -> Table:
             _number(row["median"], unit),
             _number(row["min"], unit),
             _number(row["max"], unit),
-            _ratio(row, group, rows),
+            ratio_text(row, group, rows),
         ]
         if with_rss:
             rss = row["peak_rss_mb"]

@@ -1,8 +1,9 @@
 """The benchmark machinery runs end to end (``python -m benchmarks --quick``).
 
 No timing is asserted (shared machines are noisy): only that every group
-ran, that the result file has the documented shape, and that every goal has
-a numeric ratio and a verdict.
+ran, that the result file has the documented shape, that every goal has
+a numeric ratio and a verdict, and that the run rewrote the tables of the
+README it was pointed at (a copy of ``benchmarks/README.md``) and nothing else.
 """
 
 from __future__ import annotations
@@ -27,10 +28,22 @@ GOALS = {
 }
 
 
+def _outside(text: str, name: str) -> tuple[str, str]:
+    head, rest = text.split(f"<!-- {name}:start -->")
+    return head, rest.split(f"<!-- {name}:end -->")[1]
+
+
+def _inside(text: str, name: str) -> str:
+    return text.split(f"<!-- {name}:start -->")[1].split(f"<!-- {name}:end -->")[0]
+
+
 def test_quick_run_writes_every_group_and_goal(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
+    recorded = (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8")
+    copy = tmp_path / "README.md"
+    copy.write_text(recorded, encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out), "--readme", str(copy)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -65,3 +78,15 @@ def test_quick_run_writes_every_group_and_goal(tmp_path: Path) -> None:
         assert goal["ratio"] > 0
         assert isinstance(goal["holds"], bool)
         assert goal["op"] in (">=", "<=", "<")
+    # The tables of this run replaced the recorded ones in the copy, and only those.
+    written = copy.read_text(encoding="utf-8")
+    assert _outside(written, "benchmarks") == _outside(recorded, "benchmarks")
+    tables = _inside(written, "benchmarks")
+    assert "smoke run" in tables
+    for group in results["groups"]:
+        assert f"**{group['title']}**" in tables
+        for row in group["rows"]:
+            assert f"| {row['label']} |" in tables
+    assert tables.count("| holds |") + tables.count("| falls short |") == len(GOALS)
+    # A --quick run never touches the recorded figures.
+    assert (ROOT / "benchmarks" / "README.md").read_text(encoding="utf-8") == recorded
