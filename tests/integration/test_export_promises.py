@@ -1,7 +1,7 @@
 """Export promises in the library API: format by suffix, typed items, destinations, shards, files.
 
 Each test here pins one documented promise of ``accutics_async.export`` (see
-the Export section of the README); the CLI side is in ``test_cli_promises``.
+``docs/export.md``); the CLI side is in ``test_cli_promises``.
 """
 
 from __future__ import annotations
