@@ -65,10 +65,10 @@ def test_the_readme_opens_with_the_quickstart_and_its_two_exact_lines() -> None:
     assert command_lines(readme)[:2] == QUICKSTART
 
 
-def test_ci_runs_the_readme_test_command() -> None:
+def test_ci_runs_the_readme_test_command_under_coverage_with_its_floor() -> None:
     install, test_command = QUICKSTART[1].split(" && ")
     assert install == 'pip install -e ".[test]"'
-    ci = text(ROOT / ".ci" / "run")
+    ci = text(ROOT / ".ci" / "run").replace("\\\n", " ")  # continuation lines joined
     suite = [ln.strip() for ln in ci.splitlines() if ln.strip().startswith("python -m pytest")]
     assert len(suite) == 1, suite  # the full 3.11 suite; the other Pythons use their venvs' path
     # The README's command, word for word, then only options that add to it.
@@ -81,6 +81,16 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert "-m" not in added
     assert "-k" not in added
     assert '-e ".[test]"' in ci
+    # Measured, with the floor pyproject.toml sets (not one lowered on the command line).
+    assert "--cov=accutics_async" in added
+    assert not [word for word in added if word.startswith("--cov-fail-under")]
+    config = text(ROOT / "pyproject.toml")
+    coverage = config[config.index("[tool.coverage.run]") :]
+    assert re.search(r"^branch = true$", coverage, re.M)
+    assert re.search(r'^patch = \["subprocess"\]$', coverage, re.M)
+    floor = re.search(r"^fail_under = (\d+)$", coverage, re.M)
+    assert floor is not None
+    assert int(floor.group(1)) >= 85
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
