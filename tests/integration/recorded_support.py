@@ -37,6 +37,15 @@ PAGE = 5
 #: Listing styles: page numbers with ``next`` links, and ``next_cursor``.
 STYLES = {"page": "/records", "cursor": "/stream/records"}
 SHARDS = 4
+#: The export of ``/records`` recorded with every part of a query a fingerprint covers,
+#: in spellings it normalises (an operator alias, a sort list, unsorted and repeated
+#: and boolean parameters).
+QUERY: dict[str, Any] = {
+    "search": "input_medium:!=:email",
+    "sort": ["input_source", "-created_at"],
+    "params": {"zeta": "1", "alpha": ["b", "a"], "flag": True},
+    "page_size": 4,
+}
 
 
 class _ToServer(AbstractResolver):

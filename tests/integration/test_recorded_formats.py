@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 import pytest
 import pytest_asyncio
-from recorded_support import BASE_URL, PAGE, RECORDED, RECORDS, SHARDS, fake_server
+from recorded_support import BASE_URL, PAGE, QUERY, RECORDED, RECORDS, SHARDS, fake_server
 from recorded_support import recorded_client as connect
 from sync_support import assert_in_step, log_versions
 
@@ -37,11 +37,6 @@ from accutics_async.testing import FakeAccuticsServer
 
 MANIFEST = orjson.loads((RECORDED / "manifest.json").read_bytes())
 
-#: The pager fingerprints in the recorded checkpoints, as written when they were recorded.
-FINGERPRINTS = {
-    "/records": "090c66e653fef79603403f73",
-    "/stream/records": "0abaabe9c8a9d2514f6994d9",
-}
 #: The recorded shard plan's shards (created_at ranges) and their pagers' fingerprints.
 SHARD_SEARCHES = [
     "created_at:lt:2020-01-01T00:51:02Z",
@@ -54,14 +49,40 @@ SHARD_FINGERPRINTS = {
     2: "634fe647e07d9fa1784d7961",
     4: "a77159e295a377dbb6ef3861",
 }
+RECORDED_PAGES = 3  # each export was stopped after its third page
+PLAIN = {"page_size": PAGE}
+#: What export() saved of the query, and its pager's fingerprint, when recorded.
+SAVED_PLAIN = {"search": None, "sort": None, "page_size": PAGE, "params": []}
+SAVED_QUERY = {
+    "search": "input_medium:neq:email",
+    "sort": "input_source,-created_at",
+    "page_size": 4,
+    "params": [["zeta", "1"], ["alpha", "b"], ["alpha", "a"], ["flag", "true"]],
+}
 EXPORTS = [
-    pytest.param("page", "jsonl", id="page-jsonl"),
-    pytest.param("page", "csv", id="page-csv"),
-    pytest.param("cursor", "jsonl", id="cursor-jsonl"),
-    pytest.param("cursor", "csv", id="cursor-csv"),
-]
-PATHS = {"page": "/records", "cursor": "/stream/records"}
-RECORDED_PAGES = 3  # each export was stopped after its third page of PAGE records
+    # case, listing, format, query, saved query, fingerprint, records in all
+    pytest.param(
+        "export-page-jsonl", "/records", "jsonl", PLAIN, SAVED_PLAIN,
+        "090c66e653fef79603403f73", RECORDS, id="page-jsonl",
+    ),
+    pytest.param(
+        "export-page-csv", "/records", "csv", PLAIN, SAVED_PLAIN,
+        "090c66e653fef79603403f73", RECORDS, id="page-csv",
+    ),
+    pytest.param(
+        "export-cursor-jsonl", "/stream/records", "jsonl", PLAIN, SAVED_PLAIN,
+        "0abaabe9c8a9d2514f6994d9", RECORDS, id="cursor-jsonl",
+    ),
+    pytest.param(
+        "export-cursor-csv", "/stream/records", "csv", PLAIN, SAVED_PLAIN,
+        "0abaabe9c8a9d2514f6994d9", RECORDS, id="cursor-csv",
+    ),
+    pytest.param(
+        "export-page-jsonl-query", "/records", "jsonl", QUERY, SAVED_QUERY,
+        "74226b4b6225b1cce497de65", 32, id="page-jsonl-query",
+    ),
+]  # fmt: skip
+EXPORT_ARGS = ("case", "path", "fmt", "query", "saved_query", "fp", "total")
 
 
 @pytest_asyncio.fixture
@@ -107,79 +128,106 @@ async def fingerprint_today(client: AccuticsClient, path: str, **query: Any) -> 
 # -- exports --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("style", "fmt"), EXPORTS)
+@pytest.mark.parametrize(EXPORT_ARGS, EXPORTS)
 async def test_a_recorded_checkpoint_holds_the_fingerprint_todays_pager_gives(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, style: str, fmt: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    case: str,
+    path: str,
+    fmt: str,
+    query: dict[str, Any],
+    saved_query: dict[str, Any],
+    fp: str,
+    total: int,
 ) -> None:
-    copy_recorded(f"export-{style}-{fmt}", tmp_path, monkeypatch)
+    copy_recorded(case, tmp_path, monkeypatch)
     saved = read_checkpoint(f"records.{fmt}")
     assert saved is not None
-    assert (saved["kind"], saved["version"]) == ("accutics_async.export", 1)
-    assert saved["pager"]["fingerprint"] == FINGERPRINTS[PATHS[style]]
-    assert saved["query"] == {
-        "path": PATHS[style],
-        "search": None,
-        "sort": None,
-        "page_size": PAGE,
-        "params": [],
-    }
+    assert (saved["kind"], saved["version"], saved["format"]) == ("accutics_async.export", 1, fmt)
+    assert saved["pager"]["fingerprint"] == fp
+    assert saved["query"] == {"path": path, **saved_query}
+    assert (saved["records"], saved["total_items"]) == (
+        RECORDED_PAGES * saved_query["page_size"],
+        None if "cursor" in case else total,
+    )
     # No connection is made: building a pager only computes its checkpoint.
     async with AccuticsClient(token="not-used", base_url=BASE_URL) as offline:
-        today = await fingerprint_today(offline, PATHS[style], page_size=PAGE)
-    assert today == FINGERPRINTS[PATHS[style]]
+        assert await fingerprint_today(offline, path, **query) == fp
 
 
-@pytest.mark.parametrize(("style", "fmt"), EXPORTS)
+@pytest.mark.parametrize(EXPORT_ARGS, EXPORTS)
 async def test_resuming_a_recorded_export_gives_the_uninterrupted_export(
     client: AccuticsClient,
     server: FakeAccuticsServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    style: str,
+    case: str,
+    path: str,
     fmt: str,
+    query: dict[str, Any],
+    saved_query: dict[str, Any],
+    fp: str,
+    total: int,
 ) -> None:
-    name, out = f"export-{style}-{fmt}", f"records.{fmt}"
-    recorded = copy_recorded(name, tmp_path / "resumed", monkeypatch)
+    out, size = f"records.{fmt}", saved_query["page_size"]
+    recorded = copy_recorded(case, tmp_path / "resumed", monkeypatch)
     (tmp_path / "clean").mkdir()
     clean = tmp_path / "clean" / out
-    await export(client, PATHS[style], clean, page_size=PAGE)
-    assert_manifest_digest(clean.read_bytes(), MANIFEST[name]["clean"])
+    await export(client, path, clean, **query)
+    assert_manifest_digest(clean.read_bytes(), MANIFEST[case]["clean"])
     pages_before = server.listing_pages
 
-    result = await export(client, PATHS[style], out, page_size=PAGE, resume=True)
+    # Fan-out (page numbers only) does not change what a checkpoint resumes.
+    fan_out = 2 if path == "/records" else 1
+    result = await export(client, path, out, resume=True, concurrency=fan_out, **query)
 
     finished = (tmp_path / "resumed" / out).read_bytes()
     assert finished == clean.read_bytes()
     # The recorded pages were kept as they were, and not one was fetched again.
     assert finished.startswith(recorded[f"{out}.part"])
-    assert server.listing_pages - pages_before == RECORDS // PAGE - RECORDED_PAGES
-    assert (result.records, result.resumed_records) == (RECORDS, RECORDED_PAGES * PAGE)
+    assert server.listing_pages - pages_before == -(-total // size) - RECORDED_PAGES
+    assert (result.records, result.resumed_records) == (total, RECORDED_PAGES * size)
     assert sorted(files_of(Path.cwd())) == [out]
     if fmt == "jsonl":
         ids = [orjson.loads(line)["id"] for line in finished.splitlines()]
-        assert ids == [record["id"] for record in server.all_records()]
+        assert len(ids) == len(set(ids)) == total
+        if query is PLAIN:
+            assert ids == [record["id"] for record in server.all_records()]
 
 
-@pytest.mark.parametrize(("style", "fmt"), EXPORTS)
+@pytest.mark.parametrize(EXPORT_ARGS, EXPORTS)
 async def test_a_recorded_checkpoint_refuses_another_query_and_keeps_its_files(
     client: AccuticsClient,
     server: FakeAccuticsServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    style: str,
+    case: str,
+    path: str,
     fmt: str,
+    query: dict[str, Any],
+    saved_query: dict[str, Any],
+    fp: str,
+    total: int,
 ) -> None:
-    copy_recorded(f"export-{style}-{fmt}", tmp_path, monkeypatch)
+    copy_recorded(case, tmp_path, monkeypatch)
     before = files_of(tmp_path)
     pages_before = server.listing_pages
     out = f"records.{fmt}"
-    with pytest.raises(ExportError, match="belongs to another export") as caught:
-        await export(
-            client, PATHS[style], out, page_size=PAGE, search="input_medium:eq:email", resume=True
-        )
-    assert caught.value.path == f"{out}.checkpoint.json"
+    others = [
+        {**query, "search": "input_medium:eq:email"},
+        {**query, "page_size": saved_query["page_size"] + 1},
+        {**query, "params": {"zeta": "2"}},
+    ]
+    for other in others:
+        with pytest.raises(ExportError, match="belongs to another export") as caught:
+            await export(client, path, out, resume=True, **other)
+        assert caught.value.path == f"{out}.checkpoint.json"
+    another_path = "/stream/records" if path == "/records" else "/records"
     with pytest.raises(ExportError, match="belongs to another export"):
-        await export(client, PATHS[style], out, page_size=PAGE + 1, resume=True)
+        await export(client, another_path, out, resume=True, **query)
+    another_format = "csv" if fmt == "jsonl" else "jsonl"
+    with pytest.raises(ExportError, match=f"is for a {fmt} export, not {another_format}"):
+        await export(client, path, out, format=another_format, resume=True, **query)
     assert files_of(tmp_path) == before
     assert server.listing_pages == pages_before
 
