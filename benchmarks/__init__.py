@@ -1,9 +1,11 @@
 """Benchmarks: accutics_async side by side with what a user would write by hand.
 
 ``python -m benchmarks`` (or ``nox -s bench``) runs every group, prints one
-table per group and each goal of issue 6 as "holds" / "falls short", and
-writes ``benchmarks/results.json``; ``--quick`` is the smoke run the test
-suite uses. Modules:
+table per group and each goal of issue 6 as "holds" / "falls short", writes
+``benchmarks/results.json`` and rewrites the measured tables in
+``benchmarks/README.md``; ``--quick`` is the smoke run the test suite uses.
+``rate_limits`` and ``dask_scaling`` are runs of their own (``python -m
+benchmarks.rate_limits``, ...), with their own sections of that README. Modules:
 
 - ``server``: the benchmark server, in a process of its own (pre-serialised
   pages, page-number and cursor, optional fixed latency).
@@ -12,4 +14,5 @@ suite uses. Modules:
 - ``child``: one export or dict-mode walk in a fresh process (peak RSS).
 - ``probe``: the fake server in a process of its own, for the server probe.
 - ``runner``, ``goals``, ``report``: rounds, ratios, tables.
+- ``readme``: each run's section of ``benchmarks/README.md``, as markdown.
 """
