@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._cli_output import UsageError
-from ._export_core import export_query
 from ._export_io import STDOUT, ExportPaths, check_destination, read_state
 from ._export_plan import check_shard_sort
-from ._export_shards import _Plan
+from ._export_shards import ShardPlan
 from ._protocol import build_url, is_loopback_url, validate_base_url
+from ._query import Query
 from .errors import (
     ConfigurationError,
     ExportError,
@@ -252,35 +252,42 @@ def check_resume(args: argparse.Namespace, *, fmt: str, search: Any, sort: str |
     ``--shards``. A checkpoint that does not record its options (written by
     an older version) is left to the library, which still refuses a mismatch.
     """
-    if not args.resume or args.out == STDOUT:
+    saved = _saved_options(args) if args.resume and args.out != STDOUT else None
+    if saved is None:
         return
-    paths = ExportPaths.for_out(args.out)
-    state = read_state(paths)
-    plan = _Plan.load(paths)
-    if state is None and plan is None:
-        return
-    asked = export_query(args.path, search=search, sort=sort, page_size=args.page_size, params=None)
-    if plan is not None:
-        saved_query: dict[str, Any] | None = plan.query
-        saved_format = plan.format
-        # requested is None in a plan of an older version: then only "sharded" is known.
-        if not args.shards or plan.requested not in (None, args.shards):
-            raise _contradiction(args.out, "--shards", plan.requested or "N", args.shards)
-    else:
-        assert state is not None
-        saved_query, saved_format = state.query, state.format
-        if args.shards:
-            raise _contradiction(args.out, "--shards", None, args.shards)
+    saved_query, saved_format = saved
     if saved_format != fmt:
         raise UsageError(
             f"--format: the interrupted export into {args.out} writes {saved_format}, not "
             f"{fmt}; resume it with --format {saved_format}, or pass --restart to discard "
             "it and start over"
         )
-    for key, flag in _QUERY_FLAGS if saved_query is not None else ():
-        assert saved_query is not None
+    if saved_query is None:
+        return
+    asked = Query.of(args.path, search=search, sort=sort, page_size=args.page_size).recorded()
+    for key, flag in _QUERY_FLAGS:
         if saved_query.get(key) != asked[key]:
             raise _contradiction(args.out, flag, saved_query.get(key), asked[key])
+
+
+def _saved_options(args: argparse.Namespace) -> tuple[dict[str, Any] | None, str] | None:
+    """The query and format the interrupted export into OUT recorded, or ``None`` if none is.
+
+    Also refuses a ``--shards`` that does not match how it was started.
+    """
+    paths = ExportPaths.for_out(args.out)
+    plan = ShardPlan.load(paths)
+    if plan is not None:
+        # requested is None in a plan of an older version: then only "sharded" is known.
+        if not args.shards or plan.requested not in (None, args.shards):
+            raise _contradiction(args.out, "--shards", plan.requested or "N", args.shards)
+        return plan.query, plan.format
+    state = read_state(paths)
+    if state is None:
+        return None
+    if args.shards:
+        raise _contradiction(args.out, "--shards", None, args.shards)
+    return state.query, state.format
 
 
 def finished_export(args: argparse.Namespace) -> bool:

@@ -34,6 +34,7 @@ from ._protocol import (
     resolve_link,
     validate_base_url,
 )
+from ._query import Query
 from ._ratelimit import LimiterEvent, RateLimiter, SendControl
 from ._redact import Redactor, SecretHeaders
 from ._retry import RateLimitGate, RetryPolicy, call_with_retries, gate_cap
@@ -246,6 +247,27 @@ class AccuticsClient:
     def max_concurrency(self) -> int:
         """The most requests this client has in flight, all callers together."""
         return self._max_concurrency
+
+    @property
+    def observer(self) -> Observer:
+        """This client's event hooks and OpenTelemetry front, for the layers built on it.
+
+        Export and sync open their operations through it; see ``_observe``.
+        """
+        return self._observer
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor for every token seen so far (a provider may have handed out more).
+
+        Text from the server (links, messages) goes through it before it
+        reaches a log line, an exception or a file.
+        """
+        seen, redactor = self._redactor_cache
+        secrets = self._tokens.secrets
+        if seen != len(secrets):  # the list only grows
+            self._redactor_cache = (len(secrets), redactor := Redactor(secrets))
+        return redactor
 
     def __repr__(self) -> str:
         # The token is deliberately absent: reprs end up in logs and tracebacks.
@@ -536,15 +558,6 @@ class AccuticsClient:
                     self._gate.close_for(pause)
             return raw
 
-    @property
-    def _redactor(self) -> Redactor:
-        """The redactor for every token seen so far (a provider may have handed out more)."""
-        seen, redactor = self._redactor_cache
-        secrets = self._tokens.secrets
-        if seen != len(secrets):  # the list only grows
-            self._redactor_cache = (len(secrets), redactor := Redactor(secrets))
-        return redactor
-
     def _redact_raw(self, raw: RawResponse) -> RawResponse:
         """``raw`` with every token, in any spelling, out of its body and headers.
 
@@ -552,7 +565,7 @@ class AccuticsClient:
         ``Location``, ``Response.url``, records, links, checkpoints, error
         messages, a traceback's locals) ever holds what a server echoed.
         """
-        redact = self._redactor
+        redact = self.redactor
         body, headers = redact.bytes(raw.body), redact.headers(raw.headers)
         if body is raw.body and headers is raw.headers:
             return raw
@@ -598,11 +611,11 @@ class AccuticsClient:
     def _redact_text(self, text: str) -> str:
         # A URL is the server's text too (a next link or redirect could embed
         # the token), and it goes into log records.
-        return self._redactor.text(text)
+        return self.redactor.text(text)
 
     def _redact_exception(self, exc: BaseException) -> None:
         """Remove every token seen from ``exc`` and the exceptions chained to it, in place."""
-        self._redactor.exception(exc)
+        self.redactor.exception(exc)
 
     def _count_retry(self, exc: BaseException, sleep: float, attempt: int) -> None:
         reason = retry_cause(exc)
@@ -663,16 +676,13 @@ class AccuticsClient:
         raise ``SearchSyntaxError`` here; a ``resume`` checkpoint for another
         query raises ``PaginationError``.
         """
-        return AsyncPager(
-            self,
+        query = Query.of(
             path,
             params=params,
             search=search,
             sort=sort,
             page_size=page_size,
-            model=model,
-            concurrency=concurrency,
             max_items=max_items,
             max_pages=max_pages,
-            resume=resume,
         )
+        return AsyncPager(self, query, model=model, concurrency=concurrency, resume=resume)

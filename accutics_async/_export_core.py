@@ -35,13 +35,14 @@ from ._export_io import (
     read_state,
     remove_quietly,
 )
-from ._protocol import Params, PathLike, encode_params
-from ._search import Filter, Search, format_sort, to_wire
+from ._pagination import AsyncPager, PageSource
+from ._protocol import Params, PathLike
+from ._query import Query
+from ._search import Filter, Search
 from .errors import CheckpointExistsError, ExportError, PaginationError
 
 if TYPE_CHECKING:
     from ._client import AccuticsClient
-    from ._pagination import AsyncPager
 
 __all__ = [
     "ExportFormat",
@@ -182,6 +183,7 @@ async def export(
     params: Params | None = None,
     concurrency: int = 1,
     max_items: int | None = None,
+    max_pages: int | None = None,
     resume: bool = False,
     progress: ProgressCallback | None = None,
     fsync: bool = True,
@@ -205,6 +207,41 @@ async def export(
     """
     paths = check_out(out, resume=resume)
     format = resolve_format(paths.out, format)
+    query = Query.of(
+        path,
+        params=params,
+        search=search,
+        sort=sort,
+        page_size=page_size,
+        max_items=max_items,
+        max_pages=max_pages,
+    )
+    return await export_query(
+        client,
+        query,
+        paths,
+        format=format,
+        concurrency=concurrency,
+        resume=resume,
+        progress=progress,
+        fsync=fsync,
+        checkpoint_every=checkpoint_every,
+    )
+
+
+async def export_query(
+    client: PageSource,
+    query: Query,
+    paths: ExportPaths,
+    *,
+    format: str,
+    concurrency: int,
+    resume: bool,
+    progress: ProgressCallback | None,
+    fsync: bool,
+    checkpoint_every: float,
+) -> ExportResult:
+    """:func:`export` of one :class:`Query` into ``paths.out``, whose format is known."""
     saved = None
     if paths.out != STDOUT:
         refuse_if_busy(paths, sharded=False)
@@ -213,16 +250,11 @@ async def export(
         _refuse_existing(paths)
     if saved is not None and saved.format != format:
         raise _wrong_format(paths, saved, format)
-    query = export_query(path, search=search, sort=sort, page_size=page_size, params=params)
     try:
-        pager = client.paginate(
-            path,
-            params=params,
-            search=search,
-            sort=sort,
-            page_size=page_size,
+        pager: AsyncPager[Any] = AsyncPager(
+            client,
+            query,
             concurrency=concurrency,
-            max_items=max_items,
             resume=None if saved is None else saved.pager,
         )
     except PaginationError as exc:
@@ -239,26 +271,8 @@ async def export(
         progress=progress,
         fsync=fsync,
         checkpoint_every=checkpoint_every,
-        query=query,
+        query=query.recorded(),
     )
-
-
-def export_query(
-    path: PathLike,
-    *,
-    search: Search | Filter | str | None,
-    sort: str | Sequence[str] | None,
-    page_size: int | None,
-    params: Params | None,
-) -> dict[str, Any]:
-    """What an export was asked for, as saved with it (JSON; search and sort in wire form)."""
-    return {
-        "path": path if isinstance(path, str) else list(path),
-        "search": to_wire(search),
-        "sort": format_sort(sort),
-        "page_size": page_size,
-        "params": [list(pair) for pair in encode_params(params)],
-    }
 
 
 def _wrong_format(paths: ExportPaths, saved: SavedState, fmt: str) -> ExportError:
@@ -335,7 +349,9 @@ async def _export_pager(
             )
     try:
         # One span over the export; the walk and its calls are its children.
-        with pager._observer.operation("accutics.export", {"accutics.export.format": fmt}) as span:
+        with pager.source.observer.operation(
+            "accutics.export", {"accutics.export.format": fmt}
+        ) as span:
             result = await _run(pager, paths, fmt, saved, progress, fsync, checkpoint_every, query)
             span.set({"accutics.records": result.records, "accutics.pages": result.pages})
             return result

@@ -56,8 +56,9 @@ from ._export_core import (
 )
 from ._export_io import ExportPaths, remove_quietly
 from ._export_plan import ShardSpec
-from ._export_shards import _merge, _Plan, _Tally, recorded_query, saved_plan
+from ._export_shards import ShardPlan, Tally, merge_plan, recorded_query, saved_plan
 from ._protocol import Params
+from ._query import Query
 from ._search import Filter, Search
 from .errors import AccuticsError, ConfigurationError, ExportError
 
@@ -162,7 +163,9 @@ async def export_on_dask(
     check_format(format)
     refuse_if_busy(paths, sharded=True)
     started = time.monotonic()
-    query = recorded_query(path, search, sort, page_size, params, _FIELD)
+    query = recorded_query(
+        Query.of(path, params=params, search=search, sort=sort, page_size=page_size), _FIELD
+    )
     plan = saved_plan(paths, query, format, resume=resume)
     if plan is None:
         if not isinstance(shards, int) or shards < 1:
@@ -188,12 +191,12 @@ async def export_on_dask(
         )
         specs = [ShardSpec.from_dict(data) for data in specs_data]
         remove_quietly(*shard_files(paths))  # leftovers of an earlier, abandoned plan
-        plan = _Plan(specs, format, query, requested=shards)
+        plan = ShardPlan(specs, format, query, requested=shards)
         await in_thread(plan.save, paths.plan, fsync)
-    tally = _Tally(plan, progress, started)
+    tally = Tally(plan, progress, started)
     if not plan.merged:
         await _run(dask_client, plan, paths, tally, base_url, fsync, checkpoint_every, retries)
-    size = await in_thread(_merge, plan, paths, fsync)
+    size = await in_thread(merge_plan, plan, paths, fsync)
     total = tally.total()
     return ExportResult(
         out=paths.out,
@@ -208,7 +211,7 @@ async def export_on_dask(
 
 
 def _progress_handler(
-    loop: asyncio.AbstractEventLoop, tally: _Tally, started: float
+    loop: asyncio.AbstractEventLoop, tally: Tally, started: float
 ) -> Callable[[Any], None]:
     """A ``subscribe_topic`` handler (Dask's IO thread) feeding ``tally`` in ``loop``."""
 
@@ -233,9 +236,9 @@ def _progress_handler(
 
 async def _run(
     dask_client: Client,
-    plan: _Plan,
+    plan: ShardPlan,
     paths: ExportPaths,
-    tally: _Tally,
+    tally: Tally,
     base_url: str | None,
     fsync: bool,
     checkpoint_every: float,

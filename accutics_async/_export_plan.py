@@ -17,14 +17,16 @@ import attrs
 from ._converter import parse_datetime
 from ._export_core import ExportFormat, resolve_format
 from ._export_formats import FORMATS
-from ._protocol import Params, encode_params
-from ._search import F, Filter, Search, format_sort, parse_sort, to_wire
+from ._pagination import AsyncPager, PageSource
+from ._protocol import Params
+from ._query import Query
+from ._search import F, Filter, Search, format_sort, parse_sort
 from .errors import ExportError
 
 if TYPE_CHECKING:
     from ._client import AccuticsClient
 
-__all__ = ["ShardSpec", "check_shard_sort", "plan_created_at_shards"]
+__all__ = ["ShardSpec", "check_shard_sort", "plan_created_at_shards", "plan_shards"]
 
 
 def _optional(kind: type) -> Any:
@@ -56,6 +58,17 @@ class ShardSpec:
     concurrency: int = attrs.field(default=1, validator=attrs.validators.instance_of(int))
     index: int = attrs.field(default=0, validator=attrs.validators.instance_of(int))
     count: int = attrs.field(default=1, validator=attrs.validators.instance_of(int))
+
+    @property
+    def query(self) -> Query:
+        """The shard's listing request (its ``search`` holds the shard's range)."""
+        return Query.of(
+            self.path,
+            params=self.params,
+            search=self.search,
+            sort=self.sort,
+            page_size=self.page_size,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (``params`` as a list of ``[name, value]`` pairs)."""
@@ -107,8 +120,10 @@ def check_shard_sort(sort: str | Sequence[str] | None, field: str) -> str:
     return sort_text
 
 
-async def _edge(client: AccuticsClient, path: str, sort: str, **query: Any) -> Any:
-    page = await client.paginate(path, sort=sort, page_size=1, **query).first_page()
+async def _edge(client: PageSource, query: Query, search: Search, sort: str) -> Any:
+    edge = Query.of(query.path, params=query.params, search=search, sort=sort, page_size=1)
+    pager: AsyncPager[Any] = AsyncPager(client, edge)
+    page = await pager.first_page()
     return page.items[0] if page.items else None
 
 
@@ -143,16 +158,68 @@ async def plan_created_at_shards(
     ``field`` does not hold ISO timestamps, ``SearchSyntaxError`` for a bad
     search or sort.
     """
+    query = Query.of(path, params=params, search=search, sort=sort, page_size=page_size)
+    return await plan_shards(
+        client,
+        query,
+        shards,
+        out=out,
+        format=resolve_format(out, format),
+        concurrency=concurrency,
+        field=field,
+    )
+
+
+async def plan_shards(
+    client: PageSource,
+    query: Query,
+    shards: int,
+    *,
+    out: str | os.PathLike[str],
+    format: str,
+    concurrency: int,
+    field: str,
+) -> list[ShardSpec]:
+    """:func:`plan_created_at_shards` of one :class:`Query`, whose format is known."""
     if not isinstance(shards, int) or shards < 1:
         raise ExportError(f"shards must be an int >= 1, got {shards!r}")
-    format = resolve_format(out, format)
-    base = Search.parse(to_wire(search) or "")
-    sort_text = check_shard_sort(sort, field)
-    first_key = parse_sort(sort_text)[0]
-    pairs = tuple((k, str(v)) for k, v in encode_params(params))
-    query: dict[str, Any] = {"search": base, "params": pairs}
-    oldest = await _edge(client, path, field, **query)
-    newest = await _edge(client, path, f"-{field}", **query)
+    path = query.path
+    if not isinstance(path, str):  # a shard spec is plain JSON data
+        raise ExportError(f"a sharded export's path must be a str, got {path!r}")
+    base = Search.parse(query.search or "")
+    sort_text = check_shard_sort(query.sort, field)
+    oldest = await _edge(client, query, base, field)
+    newest = await _edge(client, query, base, f"-{field}")
+    descending = parse_sort(sort_text)[0].descending
+    target = os.fspath(out)
+    ranges = _ranges(oldest, newest, shards, field, descending=descending)
+    specs = []
+    for index, (start, stop) in enumerate(ranges):
+        specs.append(
+            ShardSpec(
+                path=path,
+                out=f"{target}.shard-{index + 1:03d}-of-{len(ranges):03d}",
+                search=str(_within(base, field, start, stop)) or None,
+                sort=sort_text,
+                page_size=query.page_size,
+                format=format,
+                params=query.params,
+                concurrency=concurrency,
+                index=index,
+                count=len(ranges),
+            )
+        )
+    return specs
+
+
+def _ranges(
+    oldest: Any, newest: Any, shards: int, field: str, *, descending: bool
+) -> list[tuple[int | None, int | None]]:
+    """Up to ``shards`` half-open ranges of whole seconds covering every record, in merge order.
+
+    The first range has no lower bound and the last no upper bound, so no
+    record is outside every range.
+    """
     ranges: list[tuple[int | None, int | None]] = [(None, None)]
     if oldest is not None and newest is not None:
         low, high = _timestamp(oldest, field), _timestamp(newest, field) + 1
@@ -162,28 +229,15 @@ async def plan_created_at_shards(
             (cuts[i] if i > 0 else None, cuts[i + 1] if i < count - 1 else None)
             for i in range(count)
         ]
-    if first_key.field == field and first_key.descending:
+    if descending:
         ranges.reverse()
-    target = os.fspath(out)
-    specs = []
-    for index, (start, stop) in enumerate(ranges):
-        shard = base
-        if start is not None:
-            shard &= F(field).gte(datetime.fromtimestamp(start, timezone.utc))
-        if stop is not None:
-            shard &= F(field).lt(datetime.fromtimestamp(stop, timezone.utc))
-        specs.append(
-            ShardSpec(
-                path=path,
-                out=f"{target}.shard-{index + 1:03d}-of-{len(ranges):03d}",
-                search=str(shard) or None,
-                sort=sort_text,
-                page_size=page_size,
-                format=format,
-                params=pairs,
-                concurrency=concurrency,
-                index=index,
-                count=len(ranges),
-            )
-        )
-    return specs
+    return ranges
+
+
+def _within(base: Search, field: str, start: int | None, stop: int | None) -> Search:
+    shard = base
+    if start is not None:
+        shard &= F(field).gte(datetime.fromtimestamp(start, timezone.utc))
+    if stop is not None:
+        shard &= F(field).lt(datetime.fromtimestamp(stop, timezone.utc))
+    return shard

@@ -29,8 +29,9 @@ from ._export_core import (
     ExportProgress,
     ExportResult,
     ProgressCallback,
+    check_out,
     discard_export,
-    export,
+    export_query,
     in_thread,
     refuse_if_busy,
     resolve_format,
@@ -45,16 +46,26 @@ from ._export_io import (
     remove_quietly,
     write_json_atomic,
 )
-from ._export_plan import ShardSpec, check_shard_sort, plan_created_at_shards
-from ._protocol import Params, encode_params
+from ._export_plan import ShardSpec, check_shard_sort, plan_shards
+from ._protocol import Params
+from ._query import Query
 from ._safe_files import open_trusted
-from ._search import Filter, Search, format_sort, to_wire
+from ._search import Filter, Search
 from .errors import CheckpointExistsError, ExportError
 
 if TYPE_CHECKING:
     from ._client import AccuticsClient
 
-__all__ = ["export_shard", "export_sharded", "merge_shards"]
+__all__ = [
+    "ShardPlan",
+    "Tally",
+    "export_shard",
+    "export_sharded",
+    "merge_plan",
+    "merge_shards",
+    "recorded_query",
+    "saved_plan",
+]
 
 PLAN_KIND = "accutics_async.shards"
 PLAN_VERSION = 1
@@ -74,15 +85,12 @@ async def export_shard(
     ``resume`` defaults to true, so a task runner that retries a failed
     shard finishes it instead of starting over. Raises as :func:`export`.
     """
-    return await export(
+    paths = check_out(spec.out, resume=resume)
+    return await export_query(
         client,
-        spec.path,
-        spec.out,
-        format=spec.format,
-        search=spec.search,
-        sort=spec.sort,
-        page_size=spec.page_size,
-        params=spec.params,
+        spec.query,
+        paths,
+        format=resolve_format(paths.out, spec.format),
         concurrency=spec.concurrency,
         resume=resume,
         progress=progress,
@@ -92,7 +100,9 @@ async def export_shard(
 
 
 @attrs.define
-class _Plan:
+class ShardPlan:
+    """A sharded export's ``OUT.shards.json``: its shards, which are done, whether merged."""
+
     specs: list[ShardSpec]
     format: str
     query: dict[str, Any]  # what was asked for, so a resume for another query is refused
@@ -114,7 +124,7 @@ class _Plan:
         write_json_atomic(path, data, fsync=fsync)
 
     @classmethod
-    def load(cls, paths: ExportPaths) -> _Plan | None:
+    def load(cls, paths: ExportPaths) -> ShardPlan | None:
         path = paths.plan
         data = read_json(path)
         if data is None:
@@ -161,10 +171,10 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-class _Tally:
+class Tally:
     """Adds the shards' progress up for one ``progress`` callback."""
 
-    def __init__(self, plan: _Plan, callback: ProgressCallback | None, started: float) -> None:
+    def __init__(self, plan: ShardPlan, callback: ProgressCallback | None, started: float) -> None:
         self._callback = callback
         self._started = started
         self._indexes = [spec.index for spec in plan.specs]
@@ -204,34 +214,20 @@ class _Tally:
         )
 
 
-def recorded_query(
-    path: str,
-    search: Search | Filter | str | None,
-    sort: str | Sequence[str] | None,
-    page_size: int | None,
-    params: Params | None,
-    field: str,
-) -> dict[str, Any]:
+def recorded_query(query: Query, field: str) -> dict[str, Any]:
     """What a shard plan records of its export, so a resume for another one is refused."""
-    return {
-        "path": path,
-        "search": to_wire(search),
-        "sort": format_sort(sort),
-        "page_size": page_size,
-        "params": [list(pair) for pair in encode_params(params)],
-        "field": field,
-    }
+    return {**query.recorded(), "field": field}
 
 
 def saved_plan(
     paths: ExportPaths, query: dict[str, Any], format: str, *, resume: bool
-) -> _Plan | None:
+) -> ShardPlan | None:
     """The interrupted export's plan to go on with, or ``None`` to start afresh.
 
     Raises ``CheckpointExistsError`` for a plan without ``resume``, and
     ``ExportError`` for one of another format or query.
     """
-    plan = _Plan.load(paths)
+    plan = ShardPlan.load(paths)
     if plan is None:
         return None
     if not resume:
@@ -299,27 +295,24 @@ async def export_sharded(
     check_shard_sort(sort, field)
     refuse_if_busy(paths, sharded=True)
     started = time.monotonic()
-    query = recorded_query(path, search, sort, page_size, params, field)
-    plan = saved_plan(paths, query, format, resume=resume)
+    query = Query.of(path, params=params, search=search, sort=sort, page_size=page_size)
+    recorded = recorded_query(query, field)
+    plan = saved_plan(paths, recorded, format, resume=resume)
     fresh = plan is None
     if plan is None:
-        specs = await plan_created_at_shards(
+        specs = await plan_shards(
             client,
-            path,
+            query,
             shards,
             out=paths.out,
-            search=search,
-            sort=sort,
-            page_size=page_size,
-            params=params,
             format=format,
             concurrency=concurrency,
             field=field,
         )
         remove_quietly(*shard_files(paths))  # leftovers of an earlier, abandoned plan
-        plan = _Plan(specs, format, query, requested=shards)
+        plan = ShardPlan(specs, format, recorded, requested=shards)
         await in_thread(plan.save, paths.plan, fsync)
-    tally = _Tally(plan, progress, started)
+    tally = Tally(plan, progress, started)
     if not plan.merged:
         try:
             await _run_shards(client, plan, paths, tally, fsync, checkpoint_every)
@@ -327,7 +320,7 @@ async def export_sharded(
             if fresh and not plan.done and not _any_committed(plan):
                 discard_export(paths.out)  # failed before any shard got a page
             raise
-    size = await in_thread(_merge, plan, paths, fsync)
+    size = await in_thread(merge_plan, plan, paths, fsync)
     total = tally.total()
     return ExportResult(
         out=paths.out,
@@ -341,7 +334,7 @@ async def export_sharded(
     )
 
 
-def _any_committed(plan: _Plan) -> bool:
+def _any_committed(plan: ShardPlan) -> bool:
     return any(os.path.exists(ExportPaths.for_out(s.out).checkpoint) for s in plan.specs)
 
 
@@ -371,7 +364,7 @@ def merge_shards(
     return size
 
 
-def _merge(plan: _Plan, paths: ExportPaths, fsync: bool) -> int:
+def merge_plan(plan: ShardPlan, paths: ExportPaths, fsync: bool) -> int:
     """Merge the shard files into the destination (unless done), then clean up; return its size.
 
     The plan is marked merged before the shard files go, so a crash in
@@ -394,9 +387,9 @@ def _merge(plan: _Plan, paths: ExportPaths, fsync: bool) -> int:
 
 async def _run_shards(
     client: AccuticsClient,
-    plan: _Plan,
+    plan: ShardPlan,
     paths: ExportPaths,
-    tally: _Tally,
+    tally: Tally,
     fsync: bool,
     checkpoint_every: float,
 ) -> None:

@@ -7,7 +7,6 @@ came back, what is the next request (or ``None``)?
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,7 +28,6 @@ __all__ = [
     "WalkPosition",
     "drift_reason",
     "duplicate_indexes",
-    "fingerprint",
     "id_set",
     "item_ids",
     "next_request",
@@ -238,14 +236,6 @@ def drift_reason(
         if record_id is not None and record_id in recent_ids:
             return f"record {record_id!r} seen twice"
     return None
-
-
-def fingerprint(
-    path: str, *, search: str | None, sort: str | None, page_size: int | None, params: Any
-) -> str:
-    """A short stable digest of a query, stored in checkpoints to refuse a mismatch."""
-    canonical = repr((path, search, sort, page_size, sorted(params)))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:24]
 
 
 def checkpoint_dict(position: WalkPosition, fp: str) -> dict[str, Any]:

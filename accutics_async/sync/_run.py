@@ -206,7 +206,7 @@ async def sync(
             "accutics.sync.full": full,
         }
         try:
-            with client._observer.operation("accutics.sync", attributes) as span:
+            with client.observer.operation("accutics.sync", attributes) as span:
                 result = await _run(
                     client,
                     sink,

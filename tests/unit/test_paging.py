@@ -13,13 +13,13 @@ from accutics_async._paging import (
     WalkPosition,
     checkpoint_dict,
     drift_reason,
-    fingerprint,
     next_request,
     page_plan,
     position_from_checkpoint,
     query_param,
     with_query_param,
 )
+from accutics_async._query import fingerprint
 
 BASE = "https://api.example/v1"
 
