@@ -28,7 +28,8 @@ from ._events import (
 from ._models import JSON, CursorPagination, Meta, Page, PageNumberPagination, Record, Response
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy, disable_retries
-from ._search import F, Filter, Search, SortKey, format_sort, parse_sort
+from ._search import F, Filter, Search
+from ._sort import SortKey, format_sort, parse_sort
 from ._structuring import register_structure_hook
 from ._timeout import Timeout
 from ._version import __version__

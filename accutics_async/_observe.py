@@ -13,11 +13,10 @@ OpenTelemetry:
   an :class:`Operation` span for a pagination walk, or for an export or a
   sync (``with client._observer.operation("accutics.sync", {...}) as op:``).
 
-OpenTelemetry, as it asks of libraries: only ``opentelemetry-api`` (the
-``otel`` extra), and only if it is importable. Telemetry then goes to the
-global tracer and meter providers, which do nothing until the application
-configures an SDK; no call is needed. The import is tried once, here; without
-the package each method above is a check or two.
+OpenTelemetry is loaded once, optionally, by :mod:`._telemetry` (its
+tracer, instruments and span calls); this module reads
+``_telemetry.TELEMETRY`` at each use. Without the package each method above
+is a check or two.
 
 The token: every URL is passed through the client's redactor before it
 becomes a span attribute, a span event or a hook's event; recorded exception
@@ -28,14 +27,13 @@ a status and short causes.
 
 from __future__ import annotations
 
-import logging
 import time
-import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
+from . import _telemetry
 from ._events import (
     PageEvent,
     PauseEvent,
@@ -45,7 +43,7 @@ from ._events import (
     check_hooks,
     dispatch,
 )
-from ._version import __version__
+from ._telemetry import attach, current_span, detach, error_type, record_error
 from .errors import APIError
 
 if TYPE_CHECKING:
@@ -53,34 +51,11 @@ if TYPE_CHECKING:
 
     from opentelemetry.context import Context
 
-try:
-    from opentelemetry import context as otel_context
-    from opentelemetry import metrics as otel_metrics
-    from opentelemetry import trace as otel_trace
-
-    HAVE_OTEL = True
-except ImportError:  # pragma: no cover - tested in a subprocess without it
-    HAVE_OTEL = False
-
-__all__ = ["HAVE_OTEL", "Call", "Observer", "Operation", "Telemetry", "error_type", "retry_cause"]
-
-log = logging.getLogger("accutics_async")
+__all__ = ["Observer", "Operation", "retry_cause"]
 
 T = TypeVar("T")
 AttributeValue = str | int | float | bool
 Redact = Callable[[str], str]
-
-# OpenTelemetry's advice for http.client.request.duration (seconds).
-_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
-_PAUSE_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
-
-
-def error_type(exc: BaseException) -> str:
-    """OpenTelemetry's ``error.type``: the status code, else the error kind, else the class."""
-    if isinstance(exc, APIError) and exc.status is not None:
-        return str(exc.status)
-    kind = getattr(exc, "kind", None)
-    return kind if isinstance(kind, str) and kind else type(exc).__name__
 
 
 def retry_cause(exc: BaseException) -> str:
@@ -91,70 +66,10 @@ def retry_cause(exc: BaseException) -> str:
     return kind if isinstance(kind, str) and kind else type(exc).__name__
 
 
-class Telemetry:
-    """The tracer and instruments of one tracer and meter provider (the global ones by default).
-
-    Made once at import; tests build one on their own SDK providers and set
-    ``_observe.TELEMETRY``, which leaves the process-wide providers alone.
-    """
-
-    def __init__(self, tracer_provider: Any = None, meter_provider: Any = None) -> None:
-        self.tracer = otel_trace.get_tracer("accutics_async", __version__, tracer_provider)
-        meter = otel_metrics.get_meter("accutics_async", __version__, meter_provider)
-        self.duration = meter.create_histogram(
-            "http.client.request.duration",
-            unit="s",
-            description="Duration of HTTP client requests, one per attempt.",
-            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
-        )
-        self.retries = meter.create_counter(
-            "accutics.client.retries", unit="{retry}", description="Retries, by cause."
-        )
-        self.pauses = meter.create_histogram(
-            "accutics.client.rate_limit.pause.duration",
-            unit="s",
-            description="Waits imposed by a 429 Retry-After on the client's shared gate.",
-            explicit_bucket_boundaries_advisory=_PAUSE_BUCKETS,
-        )
-        self.pages = meter.create_counter(
-            "accutics.client.pages", unit="{page}", description="Pages fetched by pagers."
-        )
-        self.items = meter.create_counter(
-            "accutics.client.items", unit="{item}", description="Items in the pages fetched."
-        )
-
-
-def _load() -> Telemetry | None:
-    if not HAVE_OTEL:
-        return None
-    try:
-        return Telemetry()
-    except Exception:  # an opentelemetry-api too old for these calls: stay silent, work on
-        log.debug("opentelemetry-api is importable but unusable; telemetry is off", exc_info=True)
-        return None
-
-
-#: Where telemetry goes; ``None`` when opentelemetry-api is not importable.
-TELEMETRY: Telemetry | None = _load()
-
-
 def _redacted(
     attributes: Mapping[str, AttributeValue], redact: Redact
 ) -> dict[str, AttributeValue]:
     return {k: redact(v) if isinstance(v, str) else v for k, v in attributes.items()}
-
-
-def _record_error(span: Any, exc: BaseException, redact: Redact) -> None:
-    # Not span.record_exception(exc) alone: its message and stack trace are
-    # the exception's own text, and a chained aiohttp error can quote a URL
-    # that a hostile server wrote the token into.
-    message = redact(str(exc))
-    stack = redact("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-    span.set_attribute("error.type", error_type(exc))
-    span.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR, message))
-    span.record_exception(
-        exc, attributes={"exception.message": message, "exception.stacktrace": stack}
-    )
 
 
 class Operation:
@@ -188,12 +103,11 @@ class Operation:
         if span is None:
             return
         if isinstance(exc, Exception) and span.is_recording():
-            _record_error(span, exc, self._redact)
+            record_error(span, exc, self._redact)
         span.end()
 
     def __enter__(self) -> Operation:
-        if self._span is not None and self._span.get_span_context().is_valid:
-            self._token = otel_context.attach(otel_trace.set_span_in_context(self._span))
+        self._token = attach(self._span)
         return self
 
     def __exit__(
@@ -202,9 +116,8 @@ class Operation:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._token is not None:
-            otel_context.detach(self._token)
-            self._token = None
+        token, self._token = self._token, None
+        detach(token)
         self.finish(exc)
 
 
@@ -216,12 +129,10 @@ class _Attached:
         self._token: Token[Context] | None = None
 
     def __enter__(self) -> None:
-        if self._span is not None and self._span.get_span_context().is_valid:
-            self._token = otel_context.attach(otel_trace.set_span_in_context(self._span))
+        self._token = attach(self._span)
 
     def __exit__(self, *exc_info: object) -> None:
-        if self._token is not None:
-            otel_context.detach(self._token)
+        detach(self._token)
 
 
 class Call:
@@ -263,19 +174,18 @@ class Call:
         return self._url_full
 
     def __enter__(self) -> Call:
-        telemetry = TELEMETRY
+        telemetry = _telemetry.TELEMETRY
         if telemetry is not None:
-            span = telemetry.tracer.start_span(self.method, kind=otel_trace.SpanKind.CLIENT)
+            span = telemetry.client_span(self.method)
             if span.is_recording():
                 attributes: dict[str, AttributeValue] = {
                     "http.request.method": self.method,
                     "url.full": self.url,
                 }
                 span.set_attributes(attributes | self._observer.server)
-            if span.get_span_context().is_valid:
-                # Current while the attempts run, so that spans of an aiohttp
-                # instrumentation (one per attempt) are its children.
-                self._token = otel_context.attach(otel_trace.set_span_in_context(span))
+            # Current while the attempts run, so that spans of an aiohttp
+            # instrumentation (one per attempt) are its children.
+            self._token = attach(span)
             self._span = span
         return self
 
@@ -288,15 +198,14 @@ class Call:
         span = self._span
         if span is None:
             return
-        if self._token is not None:
-            otel_context.detach(self._token)
+        detach(self._token)
         if span.is_recording():
             if self._status is not None:
                 span.set_attribute("http.response.status_code", self._status)
             if self._attempts > 1:
                 span.set_attribute("http.request.resend_count", self._attempts - 1)
             if isinstance(exc, Exception):
-                _record_error(span, exc, self._observer.redact)
+                record_error(span, exc, self._observer.redact)
         span.end()
 
     async def attempt(self, number: int, send: Callable[[], Awaitable[T]]) -> T:
@@ -328,7 +237,7 @@ class Call:
         elapsed = time.perf_counter() - started
         self._status = status if isinstance(status, int) else None
         observer = self._observer
-        telemetry = TELEMETRY
+        telemetry = _telemetry.TELEMETRY
         if telemetry is not None:
             attributes: dict[str, AttributeValue] = {"http.request.method": self.method}
             attributes |= observer.server
@@ -351,7 +260,7 @@ class Call:
         """Attempt ``number`` failed with ``exc``; the next starts after ``sleep`` seconds."""
         cause = retry_cause(exc)
         observer = self._observer
-        telemetry = TELEMETRY
+        telemetry = _telemetry.TELEMETRY
         if telemetry is not None:
             attributes: dict[str, AttributeValue] = {
                 "http.request.method": self.method,
@@ -412,16 +321,16 @@ class Observer:
         }
 
     def call(self, method: str, url: str, query: Sequence[tuple[str, str]] = ()) -> Call:
-        if TELEMETRY is None and not self._any_call_hook:
+        if _telemetry.TELEMETRY is None and not self._any_call_hook:
             return _QUIET
         return Call(self, method, url, query)
 
     async def pause(self, seconds: float) -> None:
         """A request waits ``seconds`` at the client's 429 gate."""
-        telemetry = TELEMETRY
+        telemetry = _telemetry.TELEMETRY
         if telemetry is not None:
             telemetry.pauses.record(seconds, self.server)
-            span = otel_trace.get_current_span()
+            span = current_span()
             if span.is_recording():
                 span.add_event("pause", {"accutics.pause_s": seconds})
         if self.hooks["pause"]:
@@ -429,7 +338,7 @@ class Observer:
 
     async def page(self, url: str, number: int, items: int, elapsed: float) -> None:
         """A pager fetched page ``number`` holding ``items`` items."""
-        telemetry = TELEMETRY
+        telemetry = _telemetry.TELEMETRY
         if telemetry is not None:
             telemetry.pages.add(1, self.server)
             telemetry.items.add(items, self.server)
@@ -446,7 +355,7 @@ class Observer:
 
     def operation(self, name: str, attributes: Mapping[str, AttributeValue]) -> Operation:
         """A span named ``name`` (use as ``with``, or call ``finish``)."""
-        telemetry = TELEMETRY
+        telemetry = _telemetry.TELEMETRY
         if telemetry is None:
             return Operation(None, self.redact)
         span = telemetry.tracer.start_span(name)

@@ -1,10 +1,10 @@
-"""The search and sort languages: build, parse and validate them, no I/O.
+"""The search language: build, parse and validate the ``search`` parameter, no I/O.
 
 API_BASICS.md ("Searching/filtering") defines the ``search`` parameter as
 filters ``dimension:operator:value`` joined by ``;`` (all must match), where
 some operators take several values joined by ``,`` (any may match), and
-``exists``/``missing`` take none. ("Sorting") defines ``sort`` as field names
-joined by ``,``, each optionally prefixed by ``-`` for descending order.
+``exists``/``missing`` take none. The sort language lives beside it in
+:mod:`._sort` (re-exported here for the modules that import it from here).
 
 ``F("created_at").gte(when) & F("input_tags").hasany("a", "b")`` builds a
 :class:`Search`; ``str(search)`` is its wire form and :meth:`Search.parse`
@@ -23,41 +23,36 @@ Choices where API_BASICS.md is silent:
   two ``:`` only. A value can never contain ``;`` or ``,``: the wire format
   has no escape for them. Control characters and lone surrogates are refused
   too, since they cannot travel in a URL intact.
-- Dimensions and sort fields are names: non-empty, without ``:``, ``;``,
-  ``,``, whitespace or control characters.
+- Dimensions are names (:mod:`._wire_text`): non-empty, without ``:``,
+  ``;``, ``,``, whitespace or control characters.
 - Values given to ``F`` may be ``str``, ``int``, ``float`` (finite),
   ``bool`` (``true``/``false``), ``date`` (``YYYY-MM-DD``), ``UUID`` or a
   timezone-aware ``datetime``. The table's timestamp rule ("ISO 8601 Zulu",
   "sub-second fraction is stripped") is applied: the datetime is converted to
   UTC and written ``2024-01-01T00:00:00Z``. A naive datetime is refused, since
   guessing its zone would silently shift the filter.
-- An empty ``Search``, an empty search string and an empty sort all mean
-  "no parameter": :func:`to_wire` and :func:`format_sort` return ``None``.
+- An empty ``Search`` and an empty search string mean "no parameter":
+  :func:`to_wire` returns ``None``.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date, datetime, timezone
 from typing import Literal, TypeAlias
 from uuid import UUID
 
 import attrs
 
+# The sort language is re-exported: the client, export and the fake server
+# import format_sort/parse_sort from here.
+from ._sort import format_sort, parse_sort
+from ._wire_text import UNSAFE_CHARS, check_name, require_str
 from .errors import SearchSyntaxError
 
-__all__ = [
-    "F",
-    "Filter",
-    "Search",
-    "SortKey",
-    "Value",
-    "format_sort",
-    "parse_sort",
-    "to_wire",
-]
+__all__ = ["F", "Filter", "Search", "format_sort", "parse_sort", "to_wire"]
 
 #: What ``F``'s operator methods accept as a value.
 Value: TypeAlias = str | int | float | bool | date | datetime | UUID
@@ -89,36 +84,12 @@ _ALIASES = {
     spelling: name for name, (_, aliases) in _OPERATORS.items() for spelling in (name, *aliases)
 }
 
-# C0/C1 control characters and lone surrogates: not URL-safe, never meaningful.
-_UNSAFE = "\x00-\x1f\x7f-\x9f\ud800-\udfff"
-_BAD_VALUE_CHAR = re.compile(f"[;,{_UNSAFE}]")
-_BAD_NAME_CHAR = re.compile(rf"[:;,\s{_UNSAFE}]")
-
-
-def _require_str(value: object, what: str) -> None:
-    # Parameters are typed str, but callers may pass anything at runtime and
-    # must get SearchSyntaxError, not an AttributeError or TypeError.
-    if not isinstance(value, str):
-        raise SearchSyntaxError(f"{what} must be a string, not {type(value).__name__}: {value!r}")
-
-
-def _check_name(name: str, what: str = "dimension") -> str:
-    """Return ``name`` if it is a valid dimension or sort field; raise otherwise."""
-    _require_str(name, what)
-    if not name:
-        raise SearchSyntaxError(f"empty {what}")
-    bad = _BAD_NAME_CHAR.search(name)
-    if bad:
-        raise SearchSyntaxError(
-            f"{what} {name!r} contains {bad.group()!r}; "
-            "names may not contain ':', ';', ',', whitespace or control characters"
-        )
-    return name
+_BAD_VALUE_CHAR = re.compile(f"[;,{UNSAFE_CHARS}]")
 
 
 def _canonical_operator(operator: str) -> str:
     """Return the canonical name for any documented spelling of ``operator``."""
-    _require_str(operator, "operator")
+    require_str(operator, "operator")
     canonical = _ALIASES.get(operator.lower())
     if canonical is None:
         raise SearchSyntaxError(
@@ -226,7 +197,7 @@ class Filter:
     :class:`SearchSyntaxError`. Usually built with :class:`F`.
     """
 
-    dimension: str = attrs.field(converter=_check_name)
+    dimension: str = attrs.field(converter=check_name)
     operator: str = attrs.field(converter=_canonical_operator)
     values: tuple[str, ...] = attrs.field(default=(), converter=_to_values, validator=_check_values)
 
@@ -281,7 +252,7 @@ class Search:
         Returns the empty ``Search`` for ``""``. Raises
         :class:`SearchSyntaxError` for anything malformed, naming the filter.
         """
-        _require_str(text, "search")
+        require_str(text, "search")
         if not text:
             return cls()
         filters: list[Filter] = []
@@ -315,7 +286,7 @@ class F:
     more, matching any of them (OR).
     """
 
-    dimension: str = attrs.field(converter=_check_name)
+    dimension: str = attrs.field(converter=check_name)
 
     def __repr__(self) -> str:
         return f"F({self.dimension!r})"
@@ -400,74 +371,3 @@ def to_wire(search: Search | Filter | str | None) -> str | None:
             f"search must be a Search, Filter or str, not {type(search).__name__}"
         )
     return str(search) or None
-
-
-def _check_descending(_: SortKey, __: attrs.Attribute[bool], descending: object) -> None:
-    if not isinstance(descending, bool):
-        raise SearchSyntaxError(f"descending must be a bool, not {type(descending).__name__}")
-
-
-def _check_sort_field(field: str) -> str:
-    _check_name(field, "sort field")
-    if field[0] in "-+":
-        raise SearchSyntaxError(
-            f"sort field {field!r} starts with {field[0]!r}; use a single leading '-' "
-            "for descending order and nothing for ascending"
-        )
-    return field
-
-
-@attrs.frozen
-class SortKey:
-    """One ``sort`` key: ``field``, descending when ``descending``; ``str()`` is the wire form."""
-
-    field: str = attrs.field(converter=_check_sort_field)
-    descending: bool = attrs.field(default=False, validator=_check_descending)
-
-    def __str__(self) -> str:
-        return f"-{self.field}" if self.descending else self.field
-
-
-def _parse_sort_key(text: str) -> SortKey:
-    _require_str(text, "sort key")
-    if not text:
-        raise SearchSyntaxError("empty sort key (a stray ','?)")
-    # API_BASICS.md ("Sorting"): ascending by default, "-" prefix reverses.
-    if text.startswith("-"):
-        return SortKey(text[1:], descending=True)
-    return SortKey(text)
-
-
-def parse_sort(text: str) -> tuple[SortKey, ...]:
-    """Read a ``sort`` parameter such as ``"-created_at,id"``.
-
-    Returns ``()`` for ``""``. Raises :class:`SearchSyntaxError` for an empty
-    key, a bad field name or a doubled prefix.
-    """
-    _require_str(text, "sort")
-    if not text:
-        return ()
-    return tuple(_parse_sort_key(key) for key in text.split(","))
-
-
-def format_sort(sort: str | SortKey | Sequence[str | SortKey] | None) -> str | None:
-    """Return the ``sort`` parameter for ``sort``, or ``None`` to send none.
-
-    Accepts ``"-created_at,id"``, a ``SortKey``, or a sequence of keys
-    (``["-created_at", "id"]``), each validated; an empty sort gives ``None``.
-    Raises :class:`SearchSyntaxError` for a malformed key or another type.
-    """
-    if sort is None:
-        return None
-    checked: object = sort  # bytes is a Sequence too, but never a sort
-    if isinstance(checked, (bytes, bytearray)) or not isinstance(checked, (str, SortKey, Sequence)):
-        raise SearchSyntaxError(
-            f"sort must be a str, SortKey or a sequence of them, not {type(checked).__name__}"
-        )
-    if isinstance(sort, str):
-        keys = parse_sort(sort)
-    elif isinstance(sort, SortKey):
-        keys = (sort,)
-    else:
-        keys = tuple(k if isinstance(k, SortKey) else _parse_sort_key(k) for k in sort)
-    return ",".join(str(key) for key in keys) or None

@@ -1,7 +1,7 @@
 """Trace configs, event hooks and OpenTelemetry, against the fake server with faults on.
 
 OpenTelemetry's global providers can be set once per process, so these tests
-build their own SDK providers and point the library's ``_observe.TELEMETRY``
+build their own SDK providers and point the library's ``_telemetry.TELEMETRY``
 at them (the global state is left alone); the global path and the path
 without opentelemetry installed run in subprocesses.
 """
@@ -38,8 +38,8 @@ from accutics_async import (
     RetryEvent,
     RetryPolicy,
     UnsafeURLError,
-    _observe,
     _retry,
+    _telemetry,
 )
 from accutics_async.testing import FakeAccuticsServer
 
@@ -105,8 +105,8 @@ class Otel:
 @pytest.fixture
 def otel(monkeypatch: pytest.MonkeyPatch) -> Iterator[Otel]:
     state = Otel()
-    telemetry = _observe.Telemetry(state.tracer_provider, state.meter_provider)
-    monkeypatch.setattr(_observe, "TELEMETRY", telemetry)
+    telemetry = _telemetry.Telemetry(state.tracer_provider, state.meter_provider)
+    monkeypatch.setattr(_telemetry, "TELEMETRY", telemetry)
     yield state
     state.tracer_provider.shutdown()
     state.meter_provider.shutdown()
@@ -354,9 +354,9 @@ def test_without_opentelemetry_the_client_works_and_never_tries_to_import_it() -
         """
         import asyncio, sys
         sys.modules["opentelemetry"] = None  # import opentelemetry now raises ImportError
-        from accutics_async import AccuticsClient, _observe
+        from accutics_async import AccuticsClient, _telemetry
         from accutics_async.testing import FakeAccuticsServer
-        assert not _observe.HAVE_OTEL and _observe.TELEMETRY is None
+        assert not _telemetry.HAVE_OTEL and _telemetry.TELEMETRY is None
 
         class Watch:
             tries = 0
