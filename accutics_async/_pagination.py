@@ -1,8 +1,8 @@
 """AsyncPager: one walk over a paginated listing, sequential or fanned out.
 
 The decisions (next request, page plan, drift, checkpoints) are pure
-functions in ``_paging.py``; this module only schedules fetches and hands
-items out in order.
+functions in ``_sansio.paging``, the walk's steps are ``_walk.Walk``'s; this
+module hands the items out in order and keeps the checkpoint.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from weakref import WeakSet
 import attrs
 
 from ._fanout import FanOut
-from ._models import Page, PageNumberPagination, Response
 from ._observe import Observer, Operation
-from ._paging import (
+from ._sansio.models import Page, PageNumberPagination, Response
+from ._sansio.paging import (
     PageRequest,
     WalkPosition,
     checkpoint_dict,
@@ -37,10 +37,10 @@ from ._paging import (
     position_from_checkpoint,
     query_param,
 )
-from ._protocol import PathLike
-from ._query import Query, check_count
-from ._redact import Redactor
-from ._structuring import structure_items
+from ._sansio.protocol import PathLike
+from ._sansio.query import Query, check_count
+from ._sansio.redact import Redactor
+from ._sansio.structuring import structure_items
 from ._walk import Fetched, Walk
 from .errors import AccuticsError, ConfigurationError, DecodeError, PaginationError
 

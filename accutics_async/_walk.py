@@ -10,7 +10,7 @@
         walk.advance(fetched)            # the loop guard's memory, then the next request
 
 The decisions inside each step (the next request, the page plan, drift, the
-repeated ids) are pure functions of ``_paging``; this module only holds the
+repeated ids) are pure functions of ``_sansio.paging``; this module only holds the
 walk's state and the fetches it has in flight.
 """
 
@@ -23,8 +23,8 @@ from typing import Any, Generic, TypeVar
 import attrs
 
 from ._fanout import FanOut
-from ._models import Page, PageNumberPagination
-from ._paging import (
+from ._sansio.models import Page, PageNumberPagination
+from ._sansio.paging import (
     NO_DUPLICATES,
     PageRequest,
     WalkPosition,

@@ -5,7 +5,7 @@ Synchronous; the sync runs every call in its one worker thread. Files:
 - ``LOG`` (``*.jsonl``): one record version a line, compact JSON, appended.
 - ``LOG.sync-state.json``: the sync state, with the log's committed length.
 
-The commit is the export's (``_export_io``): append a page, flush and
+The commit is the export's (``export._files``): append a page, flush and
 fsync the log, then replace the state file atomically. A run that starts
 cuts the log back to the committed length first, which drops lines written
 after the last commit by a killed process; they are fetched again.
@@ -28,8 +28,8 @@ import attrs
 import orjson
 
 from .. import _safe_files as safe
-from .._export_io import lock, read_json, write_json_atomic
 from ..errors import ExportError, SyncError
+from ..export._files import lock, read_json, write_json_atomic
 from ._keys import Entry, instant, version_hash
 from ._state import SyncState
 

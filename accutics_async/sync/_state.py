@@ -13,7 +13,7 @@ import attrs
 
 from ..errors import SyncError
 
-__all__ = ["STATE_KIND", "SyncState"]
+__all__ = ["SyncState"]
 
 STATE_KIND = "accutics_async.sync"
 STATE_VERSION = 1

@@ -30,14 +30,14 @@ from typing import Any
 
 import attrs
 
-from .._models import CursorPagination, Page, PageNumberPagination
 from .._pagination import AsyncPager, PageSource
-from .._paging import PageRequest, next_request
-from .._protocol import Params
-from .._query import Query
+from .._sansio.models import CursorPagination, Page, PageNumberPagination
+from .._sansio.paging import PageRequest, next_request
+from .._sansio.protocol import Params
+from .._sansio.query import Query
 from ._keys import Entry, encode_entries, window_search
 
-__all__ = ["Listing", "WalkPage", "restart_point", "walk"]
+__all__ = ["Listing", "restart_point", "walk"]
 
 _GROUP_ATTEMPTS = 3
 

@@ -1,7 +1,7 @@
 """Search, sort and cursor semantics of the fake server, as pure functions.
 
 ``search`` and ``sort`` texts are parsed by the library's own parser
-(:mod:`accutics_async._search`), then checked against the record schema and
+(:mod:`accutics_async._sansio.search`), then checked against the record schema and
 compiled into predicates and sort keys here. Every problem raises
 :class:`QueryError`, which the server answers with a 422 error envelope.
 The documented choices are listed in the :mod:`accutics_async.testing`
@@ -21,7 +21,8 @@ from typing import Any, TypeGuard
 import attrs
 import orjson
 
-from .._search import Search, parse_sort
+from .._sansio.search import Search
+from .._sansio.sort import parse_sort
 from ..errors import SearchSyntaxError
 from ._schema import FIELDS, MATCH_STATUSES, OPERATORS_BY_KIND, STATUS_MEMBERS, Kind
 

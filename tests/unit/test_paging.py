@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from accutics_async import PaginationError, UnsafeURLError
-from accutics_async._converter import structure_meta
-from accutics_async._paging import (
+from accutics_async._sansio.converter import structure_meta
+from accutics_async._sansio.paging import (
     PageRequest,
     WalkPosition,
     checkpoint_dict,
@@ -19,7 +19,7 @@ from accutics_async._paging import (
     query_param,
     with_query_param,
 )
-from accutics_async._query import fingerprint
+from accutics_async._sansio.query import fingerprint
 
 BASE = "https://api.example/v1"
 
