@@ -43,9 +43,17 @@ Sorting
     by ``id`` ascending. Default: ``created_at`` (then id), which is also
     the order records were created in. Nulls sort first ascending (as in
     MySQL); text compares by code point; users by name. An unknown field or
-    malformed sort is 422 ``invalid_sort``.
+    malformed sort (an empty key: ``a,``, ``-``) is 422 ``invalid_sort``;
+    ``+a`` or ``--a`` name no field.
 Searching
-    Every operator and alias of the table. Unknown dimension, an operator the
+    The server reads ``search`` with its own grammar (``_grammar``), written
+    from API_BASICS.md and independent of the client's parser, so that our
+    integration tests check the client against an outside reading. Every
+    operator and alias of the table, in any ASCII case. A filter splits at
+    its first two ``:`` (values may contain more); an empty filter, value or
+    dimension, a value after ``exists``/``missing`` (a trailing ``:``
+    included), none for other operators and several for ``gt``/``gte``/
+    ``lt``/``lte`` are 422 ``invalid_search``. Unknown dimension, an operator the
     dimension does not offer (see ``_schema.OPERATORS_BY_KIND``), a
     timestamp that is not ISO 8601 Zulu or a non-number for a number field is
     422 ``invalid_search`` with ``data`` naming the dimension/operator/value.

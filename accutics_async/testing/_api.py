@@ -32,7 +32,7 @@ from ._query import QueryError, decode_cursor, encode_cursor, record_key
 from ._stats import RequestRecord, ServerStats
 from ._store import Dataset
 
-__all__ = ["CURSOR_ENDPOINT", "PAGE_ENDPOINT", "RECORD_ENDPOINT", "FakeApi"]
+__all__ = ["CURSOR_ENDPOINT", "PAGE_ENDPOINT", "FakeApi"]
 
 PAGE_ENDPOINT = "/records"
 CURSOR_ENDPOINT = "/stream/records"

@@ -51,6 +51,7 @@ from ._schema import MARKETS, MATCH_STATUSES, MEDIUMS, SEGMENTS, SOURCES_BY_MEDI
 
 __all__ = [
     "API_USER",
+    "SPACING",
     "created_epoch",
     "derive_outputs",
     "generate_record",

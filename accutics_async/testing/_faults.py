@@ -58,7 +58,7 @@ import attrs
 
 from ._limit import GatewayBucket, LimitSpec
 
-__all__ = ["ENDPOINT_GROUPS", "Fault", "FaultPlan", "FaultSpec"]
+__all__ = ["Fault", "FaultPlan", "FaultSpec"]
 
 #: Endpoint names of the fake server, by the group names ``only`` accepts.
 ENDPOINT_GROUPS: dict[str, frozenset[str]] = {

@@ -1,8 +1,8 @@
 """Search, sort and cursor semantics of the fake server, as pure functions.
 
-``search`` and ``sort`` texts are parsed by the library's own parser
-(:mod:`accutics_async._sansio.search`), then checked against the record schema and
-compiled into predicates and sort keys here. Every problem raises
+``search`` and ``sort`` texts are read by the fake's own grammar
+(:mod:`._grammar`, independent of the client's parser), then checked against
+the record schema and compiled into predicates and sort keys here. Every problem raises
 :class:`QueryError`, which the server answers with a 422 error envelope.
 The documented choices are listed in the :mod:`accutics_async.testing`
 docstring.
@@ -21,9 +21,7 @@ from typing import Any, TypeGuard
 import attrs
 import orjson
 
-from .._sansio.search import Search
-from .._sansio.sort import parse_sort
-from ..errors import SearchSyntaxError
+from ._grammar import GrammarError, parse_search, parse_sort
 from ._schema import FIELDS, MATCH_STATUSES, OPERATORS_BY_KIND, STATUS_MEMBERS, Kind
 
 __all__ = [
@@ -36,7 +34,6 @@ __all__ = [
     "compile_sort",
     "decode_cursor",
     "encode_cursor",
-    "is_missing",
     "normalise_timestamp",
     "record_key",
     "sort_item",
@@ -218,11 +215,11 @@ def compile_search(text: str) -> tuple[CompiledFilter, ...]:
     of the wrong form.
     """
     try:
-        search = Search.parse(text)
-    except SearchSyntaxError as exc:
-        raise _invalid(str(exc), search=text) from exc
+        clauses = parse_search(text)
+    except GrammarError as exc:
+        raise _invalid(exc.message, search=text, **exc.data) from exc
     compiled = []
-    for item in search.filters:
+    for item in clauses:
         kind = FIELDS.get(item.dimension)
         if kind is None:
             raise _invalid(f"unknown dimension {item.dimension!r}", dimension=item.dimension)
@@ -262,14 +259,12 @@ def compile_sort(text: str) -> SortSpec:
     """
     try:
         keys = parse_sort(text)
-    except SearchSyntaxError as exc:
-        raise QueryError("invalid_sort", str(exc), {"sort": text}) from exc
-    for key in keys:
-        if key.field not in FIELDS:
-            raise QueryError(
-                "invalid_sort", f"unknown sort field {key.field!r}", {"field": key.field}
-            )
-    return SortSpec(tuple((k.field, k.descending) for k in keys)) if keys else DEFAULT_SORT
+    except GrammarError as exc:
+        raise QueryError("invalid_sort", exc.message, {"sort": text, **exc.data}) from exc
+    for field, _ in keys:
+        if field not in FIELDS:
+            raise QueryError("invalid_sort", f"unknown sort field {field!r}", {"field": field})
+    return SortSpec(keys) if keys else DEFAULT_SORT
 
 
 def _sort_value(value: object) -> tuple[Any, ...]:

@@ -12,7 +12,6 @@ from typing import Literal, TypeAlias
 
 __all__ = [
     "FIELDS",
-    "INPUT_FIELDS",
     "MARKETS",
     "MATCH_STATUSES",
     "MEDIUMS",
@@ -20,7 +19,6 @@ __all__ = [
     "REQUIRED_ON_CREATE",
     "SEGMENTS",
     "SELECT_OPTIONS",
-    "SOURCES",
     "SOURCES_BY_MEDIUM",
     "STATUS_MEMBERS",
     "TAGS",

@@ -312,27 +312,55 @@ def _in_field_order(record: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _check_field(name: str, value: object) -> tuple[object, str | None]:
-    """Return the stored form of ``value`` for field ``name`` and an error message or ``None``."""
-    kind = FIELDS[name]
-    if value is None:
-        return None, "is required" if name in REQUIRED_ON_CREATE else None
-    if kind == "text":
-        ok = isinstance(value, str) and (value != "" or name not in REQUIRED_ON_CREATE)
-        return value, None if ok else "must be a non-empty string"
-    if kind == "select":
-        options = SELECT_OPTIONS[name]
-        return value, None if value in options else f"must be one of {', '.join(options)}"
-    if kind == "multiselect":
-        options = SELECT_OPTIONS[name]
-        if not isinstance(value, list) or any(v not in options for v in value):
-            return value, f"must be a list of {', '.join(options)}"
-        return list(dict.fromkeys(value)), None
-    if kind == "date":
-        normal = normalise_timestamp(value) if isinstance(value, str) else None
-        return normal, None if normal else "must be an ISO 8601 Zulu timestamp"
+# A field check returns the stored form of a value and an error message or
+# ``None``; one per kind of writable field (see ``_schema.FIELDS``).
+_Checked = tuple[object, str | None]
+
+
+def _check_text(name: str, value: object) -> _Checked:
+    ok = isinstance(value, str) and (value != "" or name not in REQUIRED_ON_CREATE)
+    return value, None if ok else "must be a non-empty string"
+
+
+def _check_select(name: str, value: object) -> _Checked:
+    options = SELECT_OPTIONS[name]
+    return value, None if value in options else f"must be one of {', '.join(options)}"
+
+
+def _check_multiselect(name: str, value: object) -> _Checked:
+    options = SELECT_OPTIONS[name]
+    if not isinstance(value, list) or any(v not in options for v in value):
+        return value, f"must be a list of {', '.join(options)}"
+    return list(dict.fromkeys(value)), None  # a tag given twice is stored once
+
+
+def _check_date(name: str, value: object) -> _Checked:
+    normal = normalise_timestamp(value) if isinstance(value, str) else None
+    return normal, None if normal else "must be an ISO 8601 Zulu timestamp"
+
+
+def _check_number(name: str, value: object) -> _Checked:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     return value, None if ok else "must be a number"
+
+
+_CHECKS: dict[str, Callable[[str, object], _Checked]] = {
+    "text": _check_text,
+    "select": _check_select,
+    "multiselect": _check_multiselect,
+    "date": _check_date,
+    "number": _check_number,
+}
+
+
+def _check_field(name: str, value: object) -> _Checked:
+    """Return the stored form of ``value`` for field ``name`` and an error message or ``None``.
+
+    ``None`` clears a field, which only a required field refuses.
+    """
+    if value is None:
+        return None, "is required" if name in REQUIRED_ON_CREATE else None
+    return _CHECKS[FIELDS[name]](name, value)
 
 
 def validate_body(body: object, *, partial: bool) -> dict[str, Any]:

@@ -159,6 +159,8 @@ async def test_empty_result_has_one_page(raw_client, fake_server) -> None:
         ({"page": "-2"}, "invalid_parameter"),
         ({"sort": "nope"}, "invalid_sort"),
         ({"sort": "created_at,"}, "invalid_sort"),
+        ({"sort": "-"}, "invalid_sort"),
+        ({"sort": "+created_at"}, "invalid_sort"),
     ],
 )
 async def test_bad_paging_parameters_are_422(raw_client, fake_server, params, code) -> None:

@@ -273,6 +273,10 @@ async def test_eq_on_id_and_user_id(raw_client, fake_server) -> None:
         ("input_medium:eq", {"search": "input_medium:eq"}),
         ("created_at:gt:2024-01-01T00:00:00Z,2024-02-01T00:00:00Z", {}),
         ("input_medium:eq:email;", {}),
+        ("input_segment:exists:", {"filter": "input_segment:exists:"}),
+        ("input_medium:eq:email,,social", {"filter": "input_medium:eq:email,,social"}),
+        (":eq:email", {"filter": ":eq:email"}),
+        ("input_medium:LIKE:email", {"operator": "LIKE"}),
     ],
 )
 async def test_bad_searches_are_422_invalid_search(
