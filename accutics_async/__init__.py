@@ -25,13 +25,21 @@ from ._events import (
     RetryEvent,
     RetryHook,
 )
-from ._models import JSON, CursorPagination, Meta, Page, PageNumberPagination, Record, Response
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy, disable_retries
-from ._search import F, Filter, Search
-from ._sort import SortKey, format_sort, parse_sort
-from ._structuring import register_structure_hook
-from ._timeout import Timeout
+from ._sansio.models import (
+    JSON,
+    CursorPagination,
+    Meta,
+    Page,
+    PageNumberPagination,
+    Record,
+    Response,
+)
+from ._sansio.search import F, Filter, Search
+from ._sansio.sort import SortKey, format_sort, parse_sort
+from ._sansio.structuring import register_structure_hook
+from ._sansio.timeout import Timeout
 from ._version import __version__
 from .errors import (
     AccuticsError,

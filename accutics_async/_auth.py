@@ -14,10 +14,10 @@ import os
 import re
 from collections.abc import Awaitable, Callable
 
-from ._redact import Redactor
+from ._sansio.redact import Redactor, SecretHeaders
 from .errors import AccuticsError, ConfigurationError
 
-__all__ = ["TokenProvider", "TokenSource"]
+__all__ = ["TokenProvider", "TokenSource", "bearer", "token_of"]
 
 #: A callable returning the token, or an awaitable of it.
 TokenProvider = Callable[[], str | Awaitable[str]]
@@ -107,3 +107,13 @@ class TokenSource:
             self.secrets.append(token)
             self.secrets_bytes.append(token.encode())
         return token
+
+
+def bearer(token: str) -> SecretHeaders:
+    # The token travels down the send path only inside this, whose repr hides
+    # it: a traceback that shows locals (pytest -l, rich) prints every local.
+    return SecretHeaders({"Authorization": f"Bearer {token}"})
+
+
+def token_of(auth: SecretHeaders) -> str:
+    return auth["Authorization"].removeprefix("Bearer ")

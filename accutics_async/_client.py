@@ -4,49 +4,36 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import sys
-import time
 from collections import Counter
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from ssl import SSLContext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
-from urllib.parse import urlsplit
 
-import attrs
-import orjson
-
-from . import _retry
-from ._auth import TokenProvider, TokenSource
+from ._auth import TokenProvider, TokenSource, bearer, token_of
 from ._events import EventHooks
-from ._models import Response
 from ._observe import Observer, retry_cause
 from ._pagination import AsyncPager
-from ._protocol import (
+from ._retry import RetryPolicy, call_with_retries, gate_cap
+from ._sansio.call import UNSAFE_HEADER, Call
+from ._sansio.models import Response
+from ._sansio.protocol import (
     Params,
     PathLike,
-    build_url,
-    decode_response,
-    encode_params,
-    is_loopback_url,
-    parse_retry_after,
-    resolve_link,
     validate_base_url,
 )
-from ._ratelimit import LimiterEvent, RateLimiter, SendControl
-from ._redact import Redactor, SecretHeaders
-from ._retry import RateLimitGate, RetryPolicy, call_with_retries, gate_cap
-from ._search import Filter, Search
-from ._timeout import Timeout, as_timeout
-from ._transport import RawResponse, Transport
+from ._sansio.query import Query
+from ._sansio.redact import Redactor, SecretHeaders
+from ._sansio.search import Filter, Search
+from ._sansio.timeout import Timeout, as_timeout
+from ._send import Sender
+from ._settings import check_number, check_positive, check_proxy, check_ssl
+from ._transport import Transport
 from ._version import __version__
 from .errors import (
-    APIError,
     AuthenticationError,
     ConfigurationError,
-    InvalidRequestError,
-    UnsafeURLError,
 )
 
 if TYPE_CHECKING:
@@ -59,76 +46,6 @@ T = TypeVar("T")
 log = logging.getLogger("accutics_async")
 
 _DEFAULT_RETRY = RetryPolicy()
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
-_METHOD = re.compile(r"[A-Za-z]+")
-
-
-@attrs.frozen
-class _Call:
-    """One call's request, as every attempt (and redirect hop) of it sends it."""
-
-    method: str
-    url: str
-    query: Sequence[tuple[str, str]]
-    headers: Mapping[str, str]  # without Authorization: added per attempt
-    body: bytes | None
-    timeout: Timeout | None
-
-
-def _check_number(name: str, value: float, minimum: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
-        raise ConfigurationError(f"{name} must be a number >= {minimum}, got {value!r}")
-
-
-def _retry_clock() -> float:
-    return _retry._clock()
-
-
-def _retry_sleep(seconds: float) -> Awaitable[None]:
-    return _retry._sleep(seconds)
-
-
-def _check_positive(name: str, value: float) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not 0 < value < float("inf")
-    ):
-        raise ConfigurationError(f"{name} must be a number > 0, got {value!r}")
-
-
-def _check_ssl(value: object, base_url: str, allow_insecure: bool) -> None:
-    if not isinstance(value, (SSLContext, bool)):
-        raise ConfigurationError(
-            f"ssl must be an ssl.SSLContext, True or False, got {type(value).__name__}"
-        )
-    # Without certificate checks anyone on the path can read the token:
-    # allowed for loopback tests, or when the caller says so explicitly.
-    if value is False and not (allow_insecure or is_loopback_url(base_url)):
-        raise ConfigurationError(
-            "ssl=False turns off certificate checks; it is allowed for a loopback "
-            "base_url, or with allow_insecure=True"
-        )
-
-
-def _check_proxy(proxy: object) -> None:
-    if proxy is None:
-        return
-    parts = urlsplit(proxy) if isinstance(proxy, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        # The value is not quoted: a proxy URL can carry a password.
-        raise ConfigurationError("proxy must be an http:// or https:// URL with a host")
-
-
-def _bearer(token: str) -> SecretHeaders:
-    # The token travels down the send path only inside this, whose repr hides
-    # it: a traceback that shows locals (pytest -l, rich) prints every local.
-    return SecretHeaders({"Authorization": f"Bearer {token}"})
-
-
-def _token_of(auth: SecretHeaders) -> str:
-    return auth["Authorization"].removeprefix("Bearer ")
 
 
 class AccuticsClient:
@@ -177,27 +94,28 @@ class AccuticsClient:
             base_url or os.environ.get("ACCUTICS_BASE_URL"), allow_insecure=allow_insecure
         )
         default_timeout = as_timeout(timeout)
-        _check_number("max_response_bytes", max_response_bytes, 1)
-        _check_number("max_redirects", max_redirects, 0)
+        check_number("max_response_bytes", max_response_bytes, 1)
+        check_number("max_redirects", max_redirects, 0)
         if not isinstance(max_concurrency, int) or max_concurrency < 1:
             raise ConfigurationError(f"max_concurrency must be an int >= 1, got {max_concurrency}")
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise ConfigurationError("retry must be a RetryPolicy or None")
         if rate_limit is not None:
-            _check_positive("rate_limit", rate_limit)
+            check_positive("rate_limit", rate_limit)
         if not isinstance(adaptive, bool):
             raise ConfigurationError(f"adaptive must be True or False, got {adaptive!r}")
-        if user_agent is not None and _UNSAFE_HEADER.search(user_agent):
+        if user_agent is not None and UNSAFE_HEADER.search(user_agent):
             raise ConfigurationError("user_agent contains CR, LF or NUL")
-        _check_ssl(ssl, self._base_url, allow_insecure)
-        _check_proxy(proxy)
+        check_ssl(ssl, self._base_url, allow_insecure)
+        check_proxy(proxy)
         self._retry = retry
         self._max_concurrency = max_concurrency
-        self._max_redirects = int(max_redirects)
         # Observability: hooks, spans and metrics (see _observe.py).
-        self._observer = Observer(event_hooks, redact=self._redact_text, base_url=self._base_url)
-        self._gate = RateLimitGate(on_pause=self._observer.pause)
-        self._gate_cap = gate_cap(retry)
+        # A URL is the server's text too (a next link or redirect could embed the
+        # token), and it goes into spans and log records.
+        self._observer = Observer(
+            event_hooks, redact=lambda text: self.redactor.text(text), base_url=self._base_url
+        )
         self._headers = {
             "Accept": "application/json",
             "User-Agent": user_agent or self.default_user_agent(),
@@ -216,18 +134,18 @@ class AccuticsClient:
         #: ``token_refreshes`` and the rate limiter's ``limiter.<decision>``
         #: (see LimiterEvent).
         self.stats: Counter[str] = Counter()
-        self._limiter: RateLimiter | None = None
-        if adaptive or rate_limit is not None:
-            control = SendControl(
-                rate_limit=None if rate_limit is None else float(rate_limit),
-                max_concurrency=max_concurrency,
-                adaptive=adaptive,
-                # The shared 429 gate's cap: a longer Retry-After pauses nobody.
-                max_pause=self._gate_cap,
-                on_event=self._limiter_event,
-            )
-            # Through the retry module's seams, so a test's fake clock paces both.
-            self._limiter = RateLimiter(control, clock=_retry_clock, sleep=_retry_sleep)
+        self._sender = Sender(
+            self._transport,
+            base_url=self._base_url,
+            max_redirects=int(max_redirects),
+            max_concurrency=max_concurrency,
+            gate_cap=gate_cap(retry),
+            rate_limit=None if rate_limit is None else float(rate_limit),
+            adaptive=adaptive,
+            redactor=lambda: self.redactor,
+            stats=self.stats,
+            on_pause=self._observer.pause,
+        )
 
     @staticmethod
     def default_user_agent() -> str:
@@ -246,6 +164,27 @@ class AccuticsClient:
     def max_concurrency(self) -> int:
         """The most requests this client has in flight, all callers together."""
         return self._max_concurrency
+
+    @property
+    def observer(self) -> Observer:
+        """This client's event hooks and OpenTelemetry front, for the layers built on it.
+
+        Export and sync open their operations through it; see ``_observe``.
+        """
+        return self._observer
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor for every token seen so far (a provider may have handed out more).
+
+        Text from the server (links, messages) goes through it before it
+        reaches a log line, an exception or a file.
+        """
+        seen, redactor = self._redactor_cache
+        secrets = self._tokens.secrets
+        if seen != len(secrets):  # the list only grows
+            self._redactor_cache = (len(secrets), redactor := Redactor(secrets))
+        return redactor
 
     def __repr__(self) -> str:
         # The token is deliberately absent: reprs end up in logs and tracebacks.
@@ -292,36 +231,19 @@ class AccuticsClient:
         """
         if self._transport.closed:
             raise ConfigurationError("this AccuticsClient is closed")
-        if not isinstance(method, str) or not _METHOD.fullmatch(method):
-            # aiohttp would raise a bare ValueError; refuse it as ours, early.
-            raise InvalidRequestError(f"invalid HTTP method {method!r}")
-        method = method.upper()
-        url = build_url(self._base_url, path)
-        query = encode_params(params)
-        body = None
-        extra = dict(headers) if headers else {}
-        if json is not None:
-            try:
-                body = orjson.dumps(json)
-            except TypeError as exc:
-                raise InvalidRequestError(f"request body is not JSON-serialisable: {exc}") from None
-            if not any(name.lower() == "content-type" for name in extra):
-                extra["Content-Type"] = "application/json"
-        for name, value in extra.items():
-            if _UNSAFE_HEADER.search(name) or _UNSAFE_HEADER.search(value):
-                raise InvalidRequestError(f"header {name!r} contains CR, LF or NUL")
-            if name.lower() == "authorization":
-                raise InvalidRequestError("the Authorization header is set by the client")
         if deadline is not None:
-            _check_number("deadline", deadline, 0.001)
-        call = _Call(
+            check_number("deadline", deadline, 0.001)
+        call = Call.build(
+            self._base_url,
             method,
-            url,
-            query,
-            {**self._headers, **extra},
-            body,
-            None if timeout is None else as_timeout(timeout),
+            path,
+            params=params,
+            json=json,
+            headers=headers,
+            default_headers=self._headers,
+            timeout=None if timeout is None else as_timeout(timeout),
         )
+        method, url, query = call.method, call.url, call.query
         self.stats["requests"] += 1
         attempt_number = 0
         refreshed = False
@@ -334,12 +256,12 @@ class AccuticsClient:
             # Each request on the wire is one observed attempt, the resend
             # after a 401 included, so hooks, spans and stats agree.
             return await observed.attempt(
-                number, lambda: self._attempt(call, auth, number, ends_at)
+                number, lambda: self._sender.attempt(call, auth, number, ends_at)
             )
 
         async def attempt(ends_at: float | None) -> Response:
             nonlocal refreshed
-            auth = _bearer(await self._tokens.get())
+            auth = bearer(await self._tokens.get())
             try:
                 return await observed_attempt(auth, ends_at)
             except AuthenticationError:
@@ -349,7 +271,7 @@ class AccuticsClient:
             # for a fresh one and repeat the request once with it.
             refreshed = True
             self.stats["token_refreshes"] += 1
-            auth = _bearer(await self._tokens.refresh(_token_of(auth)))
+            auth = bearer(await self._tokens.refresh(token_of(auth)))
             return await observed_attempt(auth, ends_at)
 
         async def on_retry(exc: BaseException, sleep: float, number: int) -> None:
@@ -456,154 +378,6 @@ class AccuticsClient:
             "DELETE", path, params=params, headers=headers, timeout=timeout, deadline=deadline
         )
 
-    async def _attempt(
-        self, call: _Call, auth: SecretHeaders, attempt_number: int, ends_at: float | None
-    ) -> Response:
-        started = time.perf_counter()
-        outcome = "error"
-        self.stats["attempts"] += 1
-        try:
-            raw, final_url = await self._send_following_redirects(call, auth, ends_at)
-            outcome = str(raw.status)
-            return decode_response(raw.status, raw.headers, raw.body, url=final_url)
-        except Exception as exc:
-            if outcome == "error":
-                outcome = type(exc).__name__
-            self._redact_exception(exc)
-            raise
-        finally:
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "%s %s -> %s in %.1f ms (attempt %d)",
-                    call.method,
-                    self._redact_text(call.url),
-                    outcome,
-                    (time.perf_counter() - started) * 1000.0,
-                    attempt_number,
-                )
-
-    async def _send_following_redirects(
-        self, call: _Call, auth: SecretHeaders, ends_at: float | None
-    ) -> tuple[RawResponse, str]:
-        """The first non-redirect answer (redacted) and the URL it came from."""
-        method, url, query, body = call.method, call.url, call.query, call.body
-        headers = auth.with_extra(call.headers)
-        # aiohttp's own redirect handling is off: it would carry the
-        # Authorization header to whatever host a Location names.
-        for _ in range(self._max_redirects + 1):
-            raw = self._redact_raw(
-                await self._send(method, url, query, headers, body, call.timeout, ends_at)
-            )
-            location = raw.headers.get("Location")
-            if raw.status not in _REDIRECTS or not location:
-                return raw, url
-            try:
-                url = resolve_link(url, location, self._base_url)
-            except UnsafeURLError as exc:
-                raise UnsafeURLError(f"refusing a redirect off the base origin: {exc}") from None
-            query = ()
-            if raw.status == 303 or (raw.status in (301, 302) and method == "POST"):
-                method, body = "GET", None
-        raise APIError(f"more than {self._max_redirects} redirects", status=raw.status)
-
-    async def _send(
-        self,
-        method: str,
-        url: str,
-        query: Sequence[tuple[str, str]],
-        headers: Mapping[str, str],
-        body: bytes | None,
-        timeout: Timeout | None,
-        ends_at: float | None,
-    ) -> RawResponse:
-        """Put one HTTP request on the wire and return its answer.
-
-        Every request of this client passes here, each redirect hop and
-        retry included: this is the one place where a request, holding its
-        concurrency slot, is about to be sent.
-        """
-        async with self._transport.slot():
-            # The 429 gate is checked only now, with the slot held: a call
-            # that queued for a slot while another got a 429 must not slip
-            # out before that pause is over.
-            await self._gate.wait(self._gate_cap, ends_at)
-            raw = await self._paced_send(method, url, query, headers, body, timeout)
-            if raw.status == 429:
-                # Closed before the slot is released, so the call queued for
-                # the slot already sees the pause.
-                pause = parse_retry_after(raw.headers.get("Retry-After"))
-                if pause is not None and pause <= self._gate_cap:
-                    self._gate.close_for(pause)
-            return raw
-
-    @property
-    def _redactor(self) -> Redactor:
-        """The redactor for every token seen so far (a provider may have handed out more)."""
-        seen, redactor = self._redactor_cache
-        secrets = self._tokens.secrets
-        if seen != len(secrets):  # the list only grows
-            self._redactor_cache = (len(secrets), redactor := Redactor(secrets))
-        return redactor
-
-    def _redact_raw(self, raw: RawResponse) -> RawResponse:
-        """``raw`` with every token, in any spelling, out of its body and headers.
-
-        Done first thing, so nothing after it (decoding, a redirect's
-        ``Location``, ``Response.url``, records, links, checkpoints, error
-        messages, a traceback's locals) ever holds what a server echoed.
-        """
-        redact = self._redactor
-        body, headers = redact.bytes(raw.body), redact.headers(raw.headers)
-        if body is raw.body and headers is raw.headers:
-            return raw
-        return RawResponse(raw.status, headers, body)
-
-    async def _paced_send(
-        self,
-        method: str,
-        url: str,
-        query: Sequence[tuple[str, str]],
-        headers: Mapping[str, str],
-        body: bytes | None,
-        timeout: Timeout | None,
-    ) -> RawResponse:
-        """``Transport.send``, paced by the rate limiter when there is one."""
-        limiter = self._limiter
-        if limiter is None:
-            return await self._transport.send(
-                method, url, params=query, headers=headers, body=body, timeout=timeout
-            )
-        ticket = await limiter.acquire()
-        raw: RawResponse | None = None
-        try:
-            raw = await self._transport.send(
-                method, url, params=query, headers=headers, body=body, timeout=timeout
-            )
-            return raw
-        finally:
-            # No answer (a reset, a timeout, a cancellation) frees the slot too.
-            limiter.answered(ticket, raw.status if raw else None, raw.headers if raw else None)
-
-    def _limiter_event(self, event: LimiterEvent) -> None:
-        self.stats[f"limiter.{event.kind}"] += 1
-        rate = "none" if event.rate is None else f"{event.rate:.1f}/s"
-        log.debug(
-            "rate limiter: %s (rate %s, %d in flight, pause %.3fs)",
-            event.kind,
-            rate,
-            event.concurrency,
-            event.seconds,
-        )
-
-    def _redact_text(self, text: str) -> str:
-        # A URL is the server's text too (a next link or redirect could embed
-        # the token), and it goes into log records.
-        return self._redactor.text(text)
-
-    def _redact_exception(self, exc: BaseException) -> None:
-        """Remove every token seen from ``exc`` and the exceptions chained to it, in place."""
-        self._redactor.exception(exc)
-
     def _count_retry(self, exc: BaseException, sleep: float, attempt: int) -> None:
         reason = retry_cause(exc)
         self.stats[f"retries.{reason}"] += 1
@@ -663,16 +437,13 @@ class AccuticsClient:
         raise ``SearchSyntaxError`` here; a ``resume`` checkpoint for another
         query raises ``PaginationError``.
         """
-        return AsyncPager(
-            self,
+        query = Query.of(
             path,
             params=params,
             search=search,
             sort=sort,
             page_size=page_size,
-            model=model,
-            concurrency=concurrency,
             max_items=max_items,
             max_pages=max_pages,
-            resume=resume,
         )
+        return AsyncPager(self, query, model=model, concurrency=concurrency, resume=resume)

@@ -18,7 +18,6 @@ import attrs
 from .errors import ConfigurationError
 
 __all__ = [
-    "EVENT_NAMES",
     "EventHooks",
     "Hook",
     "PageEvent",

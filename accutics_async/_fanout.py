@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar
 
-from ._paging import PageRequest
+from ._sansio.paging import PageRequest
 
 __all__ = ["FanOut"]
 

@@ -1,18 +1,18 @@
 """AsyncPager: one walk over a paginated listing, sequential or fanned out.
 
 The decisions (next request, page plan, drift, checkpoints) are pure
-functions in ``_paging.py``; this module only schedules fetches and hands
-items out in order.
+functions in ``_sansio.paging``, the walk's steps are ``_walk.Walk``'s; this
+module hands the items out in order and keeps the checkpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
+    Awaitable,
     Iterator,
     Mapping,
     Sequence,
@@ -20,91 +20,57 @@ from collections.abc import (
 from contextlib import aclosing
 from operator import length_hint
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
-from urllib.parse import quote, urlencode
+from typing import Any, Generic, Protocol, TypeVar, cast
 from weakref import WeakSet
 
 import attrs
 
 from ._fanout import FanOut
-from ._models import Page, PageNumberPagination
-from ._observe import Operation
-from ._paging import (
-    NO_DUPLICATES,
+from ._observe import Observer, Operation
+from ._sansio.models import Page, PageNumberPagination, Response
+from ._sansio.paging import (
     PageRequest,
     WalkPosition,
     checkpoint_dict,
-    drift_reason,
-    duplicate_indexes,
-    fingerprint,
-    id_set,
     item_ids,
     next_request,
-    page_plan,
     position_from_checkpoint,
     query_param,
 )
-from ._protocol import Params, PathLike, build_url, encode_params
-from ._search import Filter, Search, format_sort, to_wire
-from ._structuring import structure_items
+from ._sansio.protocol import PathLike
+from ._sansio.query import Query, check_count
+from ._sansio.redact import Redactor
+from ._sansio.structuring import structure_items
+from ._walk import Fetched, Walk
 from .errors import AccuticsError, ConfigurationError, DecodeError, PaginationError
 
-if TYPE_CHECKING:
-    from ._client import AccuticsClient
-
-__all__ = ["AsyncPager"]
+__all__ = ["AsyncPager", "PageSource"]
 
 T = TypeVar("T")
 U = TypeVar("U")
 
-# How many recent pages' ids are kept to recognise a record seen twice at a
-# page boundary (offset pagination shifts by whole records when data moves).
-_RECENT_PAGES = 2
-_NO_IDS: set[Any] = set()  # shared, so never changed
 
+class PageSource(Protocol):
+    """What a pager needs of a client (:class:`AccuticsClient` is one).
 
-@attrs.frozen
-class _Fetched(Generic[T]):
-    request: PageRequest
-    page: Page[T]
-    ids: Sequence[Any]
-    next: PageRequest | None
-    # Why the next page cannot be requested (e.g. a foreign next link). Kept
-    # aside so this page's items are still handed out before it is raised.
-    next_error: AccuticsError | None = None
+    One request per page, the base URL links must stay on, the client's
+    concurrency budget, its observer, and the one redactor of every token
+    it has seen.
+    """
 
+    @property
+    def base_url(self) -> str: ...
 
-def _count(name: str, value: int | None, minimum: int) -> None:
-    if value is not None and (
-        not isinstance(value, int) or isinstance(value, bool) or value < minimum
-    ):
-        raise ConfigurationError(f"{name} must be an int >= {minimum}, got {value!r}")
+    @property
+    def max_concurrency(self) -> int: ...
 
+    @property
+    def observer(self) -> Observer: ...
 
-# The query parameters the pager itself sets, by the argument that sets them.
-# API_BASICS.md names them: "search", "sort", "page_size" (size_param),
-# "page" (page_param) and "cursor" (cursor_param); a checkpoint sets the
-# page or cursor to resume from.
-_OWNED_PARAMS = (
-    ("search", ("search",)),
-    ("sort", ("sort",)),
-    ("page_size", ("page_size",)),
-    ("resume", ("page", "cursor")),
-)
+    @property
+    def redactor(self) -> Redactor: ...
 
-
-def _check_owned_params(extra: Sequence[tuple[str, str]], **arguments: object) -> None:
-    """``ConfigurationError`` if ``params`` names a parameter an argument also sets."""
-    names = {name for name, _ in extra}
-    for argument, owned in _OWNED_PARAMS:
-        if arguments[argument] is None:
-            continue
-        for name in owned:
-            if name in names:
-                raise ConfigurationError(
-                    f"params={{{name!r}: ...}} and {argument}= both set the {name!r} "
-                    f"parameter; pass it one way only"
-                )
+    async def request(self, method: str, path: PathLike) -> Response: ...
 
 
 class AsyncPager(Generic[T]):
@@ -120,59 +86,34 @@ class AsyncPager(Generic[T]):
 
     def __init__(
         self,
-        client: AccuticsClient,
-        path: PathLike,
+        source: PageSource,
+        query: Query,
         *,
-        params: Params | None = None,
-        search: Search | Filter | str | None = None,
-        sort: str | Sequence[str] | None = None,
-        page_size: int | None = None,
         model: type[T] | None = None,
         concurrency: int = 1,
-        max_items: int | None = None,
-        max_pages: int | None = None,
         resume: Mapping[str, Any] | None = None,
     ) -> None:
-        _count("page_size", page_size, 1)
-        _count("concurrency", concurrency, 1)
-        _count("max_items", max_items, 0)
-        _count("max_pages", max_pages, 1)
-        if concurrency > client.max_concurrency:
+        check_count("concurrency", concurrency, 1)
+        if concurrency > source.max_concurrency:
             # Capping it silently would hide why an export runs slower than asked.
             raise ConfigurationError(
                 f"concurrency={concurrency} is over the client's max_concurrency="
-                f"{client.max_concurrency}; raise max_concurrency or lower concurrency"
+                f"{source.max_concurrency}; raise max_concurrency or lower concurrency"
             )
-        self._client = client
+        query.refuse_in_params("resume", resume)
+        self._source = source
+        self._query = query
         self._model = model
         self._concurrency = concurrency
-        self._max_items = max_items
-        self._max_pages = max_pages
-        search_text = to_wire(search)
-        sort_text = format_sort(sort)
-        extra = encode_params(params)
-        _check_owned_params(
-            extra, search=search_text, sort=sort_text, page_size=page_size, resume=resume
-        )
-        base = build_url(client.base_url, path)
-        query = list(extra)
-        if search_text is not None:
-            query.append(("search", search_text))
-        if sort_text is not None:
-            query.append(("sort", sort_text))
-        if page_size is not None:
-            query.append(("page_size", str(page_size)))
-        url = f"{base}?{urlencode(query, quote_via=quote)}" if query else base
-        self._fingerprint = fingerprint(
-            base, search=search_text, sort=sort_text, page_size=page_size, params=extra
-        )
+        url = query.first_url(source.base_url)
+        self._fingerprint = query.fingerprint(source.base_url)
         number = query_param(url, "page")
         start = PageRequest(url, int(number) if number and number.isdigit() else 1)
         self._start = (
             WalkPosition(start)
             if resume is None
             else position_from_checkpoint(
-                resume, fp=self._fingerprint, base_url=client.base_url, start_url=url
+                resume, fp=self._fingerprint, base_url=source.base_url, start_url=url
             )
         )
         # The reading position: the page being handed out and the raw index
@@ -180,21 +121,29 @@ class AsyncPager(Generic[T]):
         # ``_items`` hands out a page without duplicates it does not update
         # these per item: ``_iter`` is then the list iterator it reads, and
         # ``_position()`` derives the index from how much of it is left.
-        self._reading: _Fetched[T] | None = None
+        self._reading: Fetched[T] | None = None
         self._next_index = 0
         self._yielded = self._start.yielded
         self._iter: Iterator[T] | None = None
         self._iter_stop = 0
         self._total_items: int | None = None
         self._walks: WeakSet[AsyncGenerator[Any, None]] = WeakSet()
-        self._fan_outs: set[FanOut[_Fetched[T]]] = set()
-        self._observer = client._observer
-        self._walk_span: Operation | None = None
+        self._fan_outs: set[FanOut[Fetched[T]]] = set()
+
+    @property
+    def query(self) -> Query:
+        """What this pager walks: the listing, its search, sort, page size and limits."""
+        return self._query
+
+    @property
+    def source(self) -> PageSource:
+        """The client this pager fetches its pages through."""
+        return self._source
 
     def __repr__(self) -> str:
         # A resumed walk starts at a URL read from a checkpoint file.
         url = self._start.request.url if self._start.request else "done"
-        return f"<AsyncPager {self._client._redact_text(url)}>"
+        return f"<AsyncPager {self._source.redactor.text(url)}>"
 
     @property
     def checkpoint(self) -> dict[str, Any]:
@@ -236,7 +185,7 @@ class AsyncPager(Generic[T]):
     # -- public iteration ------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[T]:
-        return self._track(self._items(self._max_items))
+        return self._track(self._items(self._query.max_items))
 
     def pages(self) -> AsyncIterator[Page[T]]:
         """Yield each page in order; a page handed out counts as done for the checkpoint."""
@@ -247,7 +196,7 @@ class AsyncPager(Generic[T]):
         return walk
 
     async def _pages(self) -> AsyncGenerator[Page[T], None]:
-        remaining = self._max_items
+        remaining = self._query.max_items
         self._restart()
         async with aclosing(self._walk(self._start, remaining)) as walk:
             async for fetched, skip, dups in walk:
@@ -271,8 +220,8 @@ class AsyncPager(Generic[T]):
 
     async def collect(self, limit: int | None = None) -> list[T]:
         """All items as a list, or the first ``limit`` (fetching at most one page past it)."""
-        _count("limit", limit, 0)
-        bounds = [b for b in (limit, self._max_items) if b is not None]
+        check_count("limit", limit, 0)
+        bounds = [b for b in (limit, self._query.max_items) if b is not None]
         budget = min(bounds) if bounds else None
         found: list[T] = []
         if budget == 0:
@@ -353,146 +302,70 @@ class AsyncPager(Generic[T]):
 
     async def _walk(
         self, start: WalkPosition, item_budget: int | None
-    ) -> AsyncGenerator[tuple[_Fetched[T], int, frozenset[int]], None]:
-        """Yield ``(fetched page, items to skip, indexes of duplicates)`` in order.
+    ) -> AsyncGenerator[tuple[Fetched[T], int, frozenset[int]], None]:
+        """Yield ``(fetched page, items to skip, indexes of duplicates)``, in order.
 
-        What comes next is started before a page is handed out, so the
-        server works on it while the consumer reads this one: the fan-out
-        after the first page, or else the next page alone (read-ahead).
-        Either stays within ``concurrency + 1`` pages, and nothing is
-        started once the pages handed out hold every item wanted.
-
-        The read-ahead request needs an event-loop turn to go out, and a
-        consumer that never awaits gives it none; so the walk takes one turn
-        itself right after starting it, and the server works on the next
-        page while this one is read.
+        The steps are :class:`_walk.Walk`'s; this loop only runs them.
         """
-        request, skip = start.request, start.skip
-        seen: set[int] = set()
-        recent: deque[set[Any]] = deque(maxlen=_RECENT_PAGES)
-        fan_out: FanOut[_Fetched[T]] | None = None
-        ahead: FanOut[_Fetched[T]] | None = None
-        number = 0
-        supplied = 0
-        handed = 0
-        expected_total: int | None = None
         # The walk's span (see _observe.Operation: not current in a generator).
-        span = self._observer.walk(request.url if request else None, self._concurrency)
-        self._walk_span = span
+        span = self._source.observer.walk(
+            start.request.url if start.request else None, self._concurrency
+        )
+
+        def fetch(request: PageRequest, number: int) -> Awaitable[Fetched[T]]:
+            return self._fetch(request, number, span)
+
+        walk = Walk(
+            fetch,
+            start,
+            item_budget=item_budget,
+            concurrency=self._concurrency,
+            max_pages=self._query.max_pages,
+            registry=self._fan_outs,
+            redact=self._source.redactor.text,
+        )
         failure: BaseException | None = None
         try:
-            while request is not None and (self._max_pages is None or number < self._max_pages):
-                number += 1
-                fetched = await fan_out.next() if fan_out is not None else None
-                if fetched is not None and expected_total is not None:
-                    reason = self._drift(fetched, expected_total, fan_out, recent)
-                    if reason is not None:
-                        # Fall back to following next links from the last
-                        # trusted page; the recent-id window drops repeats.
-                        fetched = None
-                if fetched is None and fan_out is not None:
-                    await fan_out.aclose()
-                    fan_out = None
-                if fetched is None and ahead is not None:
-                    fetched = await ahead.next()  # `request`, started a page earlier
-                    await ahead.aclose()
-                    ahead = None
-                    if fetched is None:  # stopped before it arrived (see FanOut._owner)
-                        fetched = await self._fetch(request, number)
-                if fetched is None:
-                    self._check_loop(request, seen)
-                    fetched = await self._fetch(request, number)
-                ids_here = id_set(fetched.ids) if fetched.ids else _NO_IDS
-                dups = (
-                    duplicate_indexes(fetched.ids, ids_here, recent) if ids_here else NO_DUPLICATES
-                )
-                supplied += len(fetched.page.items) - min(skip, len(fetched.page.items))
-                supplied -= sum(1 for index in dups if index >= skip) if dups else 0
-                if number == 1 and self._concurrency > 1:
-                    fan_out, expected_total = self._start_fan_out(fetched, start, item_budget)
-                wanted = item_budget is None or supplied < item_budget
-                if fan_out is None and wanted:
-                    ahead = self._read_ahead(fetched, number, seen)
-                    if ahead is not None:
-                        await asyncio.sleep(0)  # puts its request on the wire
-                yield fetched, skip, dups
-                handed += 1
-                recent.append(ids_here)
-                skip = 0
-                if fetched.next_error is not None:
-                    raise fetched.next_error
-                request = fetched.next
+            while walk.more():
+                fetched = await walk.take()
+                dups = walk.account(fetched)
+                if walk.schedule(fetched):
+                    await asyncio.sleep(0)  # puts the read-ahead's request on the wire
+                yield fetched, walk.skip, dups
+                walk.advance(fetched)
         except BaseException as exc:
             failure = exc
             raise
         finally:
-            for pending in (fan_out, ahead):
-                if pending is not None:
-                    await pending.aclose()
-            span.set({"accutics.pages": handed, "accutics.items": supplied})
+            await walk.aclose()
+            span.set({"accutics.pages": walk.handed, "accutics.items": walk.supplied})
             span.finish(failure)
 
-    def _check_loop(self, request: PageRequest, seen: set[int]) -> None:
-        key = hash(request.url)
-        if key in seen:
-            # The URL is the server's link (or a checkpoint's): it could embed the token.
-            url = self._client._redact_text(request.url)
-            raise PaginationError(f"pagination loop: {url} was already fetched in this walk")
-        seen.add(key)
-
-    def _read_ahead(
-        self, fetched: _Fetched[T], number: int, seen: set[int]
-    ) -> FanOut[_Fetched[T]] | None:
-        """Start fetching the page after ``fetched``, if the walk will want it."""
-        following = fetched.next
-        if following is None or (self._max_pages is not None and number >= self._max_pages):
-            return None
-        if hash(following.url) in seen:
-            return None  # a loop: the walk raises when it gets there, not before
-        self._check_loop(following, seen)
-        return FanOut(self._fetch, self._fan_outs, [following], 1, first_number=number + 1)
-
-    def _start_fan_out(
-        self, first: _Fetched[T], start: WalkPosition, item_budget: int | None
-    ) -> tuple[FanOut[_Fetched[T]] | None, int | None]:
-        pagination = first.page.meta.pagination
-        if not isinstance(pagination, PageNumberPagination) or first.next is None:
-            return None, None  # cursor endpoints are inherently sequential
-        budget = None if item_budget is None else item_budget + start.skip
-        plan = page_plan(first.request, pagination, item_budget=budget)
-        if self._max_pages is not None:
-            plan = plan[: self._max_pages - 1]
-        if not plan:
-            return None, None
-        return FanOut(self._fetch, self._fan_outs, plan, self._concurrency), pagination.total_items
-
-    def _drift(
-        self,
-        fetched: _Fetched[T],
-        expected_total: int,
-        fan_out: FanOut[_Fetched[T]] | None,
-        recent: deque[set[Any]],
-    ) -> str | None:
-        pagination = fetched.page.meta.pagination
-        if not isinstance(pagination, PageNumberPagination):
-            return "the page is not a page-number page"
-        return drift_reason(
-            pagination=pagination,
-            expected_total=expected_total,
-            is_last_planned=fan_out is None or fan_out.exhausted,
-            count=len(fetched.page.items),
-            ids=fetched.ids,
-            recent_ids=set().union(*recent),
-        )
-
-    async def _fetch(self, request: PageRequest, number: int) -> _Fetched[T]:
+    async def _fetch(
+        self, request: PageRequest, number: int, span: Operation | None = None
+    ) -> Fetched[T]:
         started = time.perf_counter()
-        span = self._walk_span
         if span is None:
-            resp = await self._client.request("GET", request.url)
+            resp = await self._source.request("GET", request.url)
         else:
             with span.within():  # the call's span is a child of the walk's
-                resp = await self._client.request("GET", request.url)
+                resp = await self._source.request("GET", request.url)
+        page, ids = self._page(resp, request, number)
+        await self._source.observer.page(
+            request.url, page.number, len(page.items), time.perf_counter() - started
+        )
+        try:
+            following = next_request(request, resp.meta, self._source.base_url)
+        except AccuticsError as exc:
+            # The message quotes the server's link, which could embed the token.
+            self._source.redactor.exception(exc)
+            return Fetched(request, page, ids, None, exc)
+        return Fetched(request, page, ids, following)
+
+    def _page(
+        self, resp: Response, request: PageRequest, number: int
+    ) -> tuple[Page[T], Sequence[Any]]:
+        """The page ``resp`` holds, and its items' ids where repeats are possible."""
         data = resp.data
         if not isinstance(data, list):
             raise DecodeError(
@@ -510,20 +383,9 @@ class AsyncPager(Generic[T]):
         # Without a model the items are the JSON objects themselves (T is
         # then dict[str, Any], as paginate()'s overloads say).
         items: list[T] = (
-            cast("list[T]", data) if self._model is None else self._structure(data, request.url)
+            cast("list[T]", data)
+            if self._model is None
+            else structure_items(data, self._model, request.url)
         )
         page = Page(items=items, meta=resp.meta, number=request.number or number, url=request.url)
-        await self._observer.page(
-            request.url, page.number, len(items), time.perf_counter() - started
-        )
-        try:
-            following = next_request(request, resp.meta, self._client.base_url)
-        except AccuticsError as exc:
-            # The message quotes the server's link, which could embed the token.
-            self._client._redact_exception(exc)
-            return _Fetched(request, page, ids, None, exc)
-        return _Fetched(request, page, ids, following)
-
-    def _structure(self, data: list[Any], url: str) -> list[T]:
-        assert self._model is not None
-        return structure_items(data, self._model, url)
+        return page, ids

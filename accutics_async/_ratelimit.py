@@ -49,7 +49,7 @@ from typing import Literal
 
 import attrs
 
-from ._protocol import parse_retry_after
+from ._sansio.protocol import parse_retry_after
 
 __all__ = ["LimiterEvent", "RateLimiter", "SendControl"]
 

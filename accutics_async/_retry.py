@@ -24,7 +24,6 @@ __all__ = [
     "RateLimitGate",
     "RetryPolicy",
     "call_with_retries",
-    "deadline_error",
     "disable_retries",
     "gate_cap",
 ]
@@ -48,6 +47,16 @@ _enabled = True
 # asyncio or time for the whole event loop.
 _sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 _clock: Callable[[], float] = time.monotonic
+
+
+def clock() -> float:
+    """The time the retry loop, the 429 gate and the rate limiter read (a test's seam)."""
+    return _clock()
+
+
+def sleep(seconds: float) -> Awaitable[None]:
+    """How they wait (a test's seam, like :func:`clock`)."""
+    return _sleep(seconds)
 
 
 @contextmanager

@@ -36,6 +36,7 @@ from .errors import ExportError
 
 __all__ = [
     "create_exclusive",
+    "fsync_dir",
     "open_trusted",
     "publish",
     "read_trusted",

@@ -36,7 +36,6 @@ except ImportError:  # pragma: no cover - tested in a subprocess without it
     HAVE_OTEL = False
 
 __all__ = [
-    "HAVE_OTEL",
     "TELEMETRY",
     "Telemetry",
     "attach",

@@ -15,11 +15,14 @@ from typing import NamedTuple, NoReturn, TypeAlias
 
 import aiohttp
 
-from ._redact import drop_frames
-from ._timeout import Timeout
+from ._sansio.redact import drop_frames
+from ._sansio.timeout import Timeout
 from .errors import ConfigurationError, DecodeError, TransportError
 
-__all__ = ["RawResponse", "SSLSetting", "Transport", "client_timeout"]
+__all__ = [
+    "RawResponse",
+    "Transport",
+]
 
 # Most specific first: the first matching row names the failure, as a kind
 # from errors.TRANSPORT_ERROR_KINDS. Note that asyncio.TimeoutError is not an

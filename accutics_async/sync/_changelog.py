@@ -5,7 +5,7 @@ Synchronous; the sync runs every call in its one worker thread. Files:
 - ``LOG`` (``*.jsonl``): one record version a line, compact JSON, appended.
 - ``LOG.sync-state.json``: the sync state, with the log's committed length.
 
-The commit is the export's (``_export_io``): append a page, flush and
+The commit is the export's (``export._files``): append a page, flush and
 fsync the log, then replace the state file atomically. A run that starts
 cuts the log back to the committed length first, which drops lines written
 after the last commit by a killed process; they are fetched again.
@@ -28,8 +28,8 @@ import attrs
 import orjson
 
 from .. import _safe_files as safe
-from .._export_io import lock, read_json, write_json_atomic
 from ..errors import ExportError, SyncError
+from ..export._files import lock, read_json, write_json_atomic
 from ._keys import Entry, instant, version_hash
 from ._state import SyncState
 
@@ -63,52 +63,12 @@ class ChangeLog:
         """
         if os.path.isdir(self.path):
             raise SyncError(f"{self.path} is a directory, not a change log", path=self.path)
-        try:
-            data = read_json(self.state_path)
-        except ExportError as exc:
-            raise SyncError(str(exc), path=self.state_path) from exc
-        state = None if data is None else SyncState.from_json(data, self.state_path)
+        state = self._read_state()
         offset = 0 if state is None else state.offset
-        try:
-            fd = safe.open_trusted(self.path, write=True)
-            if fd is None:
-                if offset:
-                    raise SyncError(
-                        f"{self.path} is gone, but {self.state_path} says it held {offset} "
-                        "bytes; remove the state file to start over",
-                        path=self.path,
-                    )
-                if state is None:
-                    self._save_state(SyncState(path="", search=None, key=self.key))
-                fd = safe.create_exclusive(self.path)
-                safe.publish(fd)  # the log is the user's file, not a private working file
-            elif state is None:
-                os.close(fd)
-                raise SyncError(
-                    f"{self.path} exists and was not written by a sync (no {self.state_path}); "
-                    "sync into a new file",
-                    path=self.path,
-                )
-        except ExportError as exc:
-            if isinstance(exc, SyncError):
-                raise
-            raise SyncError(str(exc), path=self.path) from exc
+        fd = self._open_log(state, offset)
         self._file = os.fdopen(fd, "r+b")
         try:
-            try:
-                lock(self._file, self.path)
-            except ExportError as exc:
-                raise SyncError(f"another sync is writing {self.path}", path=self.path) from exc
-            size = os.fstat(fd).st_size
-            if size < offset:
-                raise SyncError(
-                    f"{self.path} is shorter ({size} bytes) than its sync state says "
-                    f"({offset}); it was changed outside the sync",
-                    path=self.path,
-                )
-            # Lines after the last commit are a killed run's: the next walk fetches them again.
-            self._file.truncate(offset)
-            self._file.seek(offset)
+            self._lock_and_cut(offset)
         except BaseException:
             self.close()
             raise
@@ -119,6 +79,63 @@ class ChangeLog:
         if state is not None and not state.path:
             return None  # only the placeholder written before the log was created
         return state
+
+    def _read_state(self) -> SyncState | None:
+        try:
+            data = read_json(self.state_path)
+        except ExportError as exc:
+            raise SyncError(str(exc), path=self.state_path) from exc
+        return None if data is None else SyncState.from_json(data, self.state_path)
+
+    def _open_log(self, state: SyncState | None, offset: int) -> int:
+        """The log's file descriptor: the existing log of a sync, or a new one."""
+        try:
+            fd = safe.open_trusted(self.path, write=True)
+            if fd is None:
+                return self._create_log(state, offset)
+        except SyncError:
+            raise
+        except ExportError as exc:  # a file that is not the user's: refused, not followed
+            raise SyncError(str(exc), path=self.path) from exc
+        if state is None:
+            os.close(fd)
+            raise SyncError(
+                f"{self.path} exists and was not written by a sync (no {self.state_path}); "
+                "sync into a new file",
+                path=self.path,
+            )
+        return fd
+
+    def _create_log(self, state: SyncState | None, offset: int) -> int:
+        if offset:
+            raise SyncError(
+                f"{self.path} is gone, but {self.state_path} says it held {offset} "
+                "bytes; remove the state file to start over",
+                path=self.path,
+            )
+        if state is None:
+            self._save_state(SyncState(path="", search=None, key=self.key))
+        fd = safe.create_exclusive(self.path)
+        safe.publish(fd)  # the log is the user's file, not a private working file
+        return fd
+
+    def _lock_and_cut(self, offset: int) -> None:
+        """Lock the open log and cut off what was written after its last commit."""
+        assert self._file is not None
+        try:
+            lock(self._file, self.path)
+        except ExportError as exc:
+            raise SyncError(f"another sync is writing {self.path}", path=self.path) from exc
+        size = os.fstat(self._file.fileno()).st_size
+        if size < offset:
+            raise SyncError(
+                f"{self.path} is shorter ({size} bytes) than its sync state says "
+                f"({offset}); it was changed outside the sync",
+                path=self.path,
+            )
+        # Lines after the last commit are a killed run's: the next walk fetches them again.
+        self._file.truncate(offset)
+        self._file.seek(offset)
 
     def begin_full(self, state: SyncState) -> None:
         self._commit(state)

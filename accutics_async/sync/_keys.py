@@ -15,8 +15,8 @@ from typing import Any
 import attrs
 import orjson
 
-from .._isotime import parse_datetime
-from .._search import F, Filter, Search, to_wire
+from .._sansio.isotime import parse_datetime
+from .._sansio.search import F, Filter, Search, to_wire
 from ..errors import SyncError
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
     "check_key",
     "encode_entries",
     "instant",
-    "iso_second",
     "sink_kind",
     "table_name",
     "version_hash",
@@ -41,7 +40,7 @@ _RESERVED = frozenset({"id", "record", "accutics_sync_state", "accutics_sync_see
 def instant(text: object) -> float | None:
     """Return an ISO 8601 timestamp as UTC seconds (fraction kept), or ``None`` if it is not one.
 
-    Read by the client's own ISO 8601 language (``_isotime``), the same on
+    Read by the client's own ISO 8601 language (``_sansio.isotime``), the same on
     every Python; no zone is read as UTC.
     """
     if not isinstance(text, str):

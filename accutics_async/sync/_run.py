@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
-from .._export_core import ExportProgress
-from .._search import Filter, Search, to_wire
+from .._sansio.search import Filter, Search, to_wire
 from ..errors import ConfigurationError, SyncError
+from ..export._types import ExportProgress
 from ._changelog import ChangeLog
 from ._keys import Entry, check_key, instant, sink_kind, table_name
 from ._sqlite import SqliteSink
@@ -206,7 +206,7 @@ async def sync(
             "accutics.sync.full": full,
         }
         try:
-            with client._observer.operation("accutics.sync", attributes) as span:
+            with client.observer.operation("accutics.sync", attributes) as span:
                 result = await _run(
                     client,
                     sink,

@@ -7,13 +7,14 @@ describes, so a crash at any point leaves the two consistent.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from ..errors import SyncError
 
-__all__ = ["STATE_KIND", "SyncState"]
+__all__ = ["SyncState"]
 
 STATE_KIND = "accutics_async.sync"
 STATE_VERSION = 1
@@ -23,6 +24,64 @@ def _is_int(value: object, *, nullable: bool = False) -> bool:
     if value is None:
         return nullable
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_optional_int(value: object) -> bool:
+    return _is_int(value, nullable=True)
+
+
+def _is_text(value: object) -> bool:
+    return isinstance(value, str)
+
+
+def _is_optional_text(value: object) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _is_flag(value: object) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_window(value: object) -> bool:
+    """``{id: [version hash, key second]}``."""
+    return isinstance(value, dict) and all(
+        isinstance(entry, list) and len(entry) == 2 and _is_text(entry[0]) and _is_int(entry[1])
+        for entry in value.values()
+    )
+
+
+#: The check each saved field's value must pass. A field left out of the file
+#: takes its default, except those in ``_REQUIRED`` (which have none).
+_CHECKS: dict[str, Callable[[object], bool]] = {
+    "path": _is_text,
+    "search": _is_optional_text,
+    "key": _is_text,
+    "watermark": _is_optional_text,
+    "restart": _is_optional_int,
+    "horizon": _is_optional_int,
+    "runs": _is_int,
+    "offset": _is_int,
+    "walking": _is_flag,
+    "walking_full": _is_flag,
+    "window": _is_window,
+}
+_REQUIRED = ("path", "search", "key")
+
+
+def _fields_fit(data: dict[str, Any]) -> bool:
+    return all(name in data for name in _REQUIRED) and all(
+        check(data[name]) for name, check in _CHECKS.items() if name in data
+    )
+
+
+def _check_header(data: Any, where: str) -> None:
+    """``SyncError`` unless ``data`` is sync state of the version this code reads."""
+    if not isinstance(data, dict) or data.get("kind") != STATE_KIND:
+        raise SyncError(f"{where} does not hold accutics sync state", path=where)
+    if data.get("version") != STATE_VERSION:
+        raise SyncError(
+            f"{where}: unsupported sync state version {data.get('version')!r}", path=where
+        )
 
 
 @attrs.frozen
@@ -60,29 +119,8 @@ class SyncState:
     @classmethod
     def from_json(cls, data: Any, where: str) -> SyncState:
         """Validate saved state; raise ``SyncError`` naming ``where``."""
-        if not isinstance(data, dict) or data.get("kind") != STATE_KIND:
-            raise SyncError(f"{where} does not hold accutics sync state", path=where)
-        if data.get("version") != STATE_VERSION:
-            raise SyncError(
-                f"{where}: unsupported sync state version {data.get('version')!r}", path=where
-            )
-        window = data.get("window", {})
-        ok = (
-            isinstance(data.get("path"), str)
-            and isinstance(data.get("key"), str)
-            and (data.get("search") is None or isinstance(data.get("search"), str))
-            and (data.get("watermark") is None or isinstance(data.get("watermark"), str))
-            and _is_int(data.get("restart"), nullable=True)
-            and _is_int(data.get("horizon"), nullable=True)
-            and all(_is_int(data.get(name, 0)) for name in ("runs", "offset"))
-            and all(isinstance(data.get(name, False), bool) for name in ("walking", "walking_full"))
-            and isinstance(window, dict)
-            and all(
-                isinstance(v, list) and len(v) == 2 and isinstance(v[0], str) and _is_int(v[1])
-                for v in window.values()
-            )
-        )
-        if not ok:
+        _check_header(data, where)
+        if not _fields_fit(data):
             raise SyncError(f"{where}: the sync state is malformed; remove it to start over")
         fields = {a.name for a in attrs.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in fields})

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from .._export_core import in_thread
+from .._threads import in_thread
 
 __all__ = ["Worker"]
 

@@ -26,18 +26,18 @@ Two styles, told apart by the first page's meta:
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from .._models import CursorPagination, Page, PageNumberPagination
-from .._paging import PageRequest, next_request
+from .._pagination import AsyncPager, PageSource
+from .._sansio.models import CursorPagination, Page, PageNumberPagination
+from .._sansio.paging import PageRequest, next_request
+from .._sansio.protocol import Params
+from .._sansio.query import Query
 from ._keys import Entry, encode_entries, window_search
 
-if TYPE_CHECKING:
-    from .._client import AccuticsClient
-
-__all__ = ["Listing", "WalkPage", "restart_point", "walk"]
+__all__ = ["Listing", "restart_point", "walk"]
 
 _GROUP_ATTEMPTS = 3
 
@@ -55,6 +55,19 @@ class Listing:
     @property
     def sort(self) -> str:
         return f"{self.key},id"
+
+    def query(
+        self, search: str | None, *, params: Params | None = None, max_pages: int | None = None
+    ) -> Query:
+        """This listing's request for ``search`` (a window of the key), in ``key,id`` order."""
+        return Query.of(
+            self.path,
+            params=params,
+            search=search,
+            sort=self.sort,
+            page_size=self.page_size,
+            max_pages=max_pages,
+        )
 
 
 @attrs.frozen
@@ -91,17 +104,11 @@ def restart_point(last: int | None, floor: int | None, cap: int | None) -> int |
 
 
 async def _one_page(
-    client: AccuticsClient, listing: Listing, search: str | None
+    client: PageSource, listing: Listing, search: str | None
 ) -> tuple[Page[Any], bool]:
     """The first page of a query and whether more follow."""
     # max_pages=1: no read-ahead, so each keyset step costs exactly one request.
-    pager = client.paginate(
-        listing.path,
-        search=search,
-        sort=listing.sort,
-        page_size=listing.page_size,
-        max_pages=1,
-    )
+    pager: AsyncPager[Any] = AsyncPager(client, listing.query(search, max_pages=1))
     async with pager:
         async for page in pager.pages():
             following = next_request(PageRequest(page.url, page.number), page.meta, client.base_url)
@@ -110,7 +117,7 @@ async def _one_page(
 
 
 async def walk(
-    client: AccuticsClient, listing: Listing, *, lower: int | None, floor: int | None
+    client: PageSource, listing: Listing, *, lower: int | None, floor: int | None
 ) -> AsyncGenerator[WalkPage, None]:
     """Yield the pages of records whose ``key`` second is at or after ``lower`` (all if ``None``).
 
@@ -131,7 +138,7 @@ async def walk(
 
 
 async def _cursor(
-    client: AccuticsClient,
+    client: PageSource,
     listing: Listing,
     query: str | None,
     page: Page[Any],
@@ -150,13 +157,8 @@ async def _cursor(
     # an id repeated within a couple of pages (a record updated just ahead of
     # the walk); its new version is stamped at or after this walk's last
     # second, so the next run's window holds it.
-    pager = client.paginate(
-        listing.path,
-        params={pagination.cursor_param or "cursor": pagination.next_cursor},
-        search=query,
-        sort=listing.sort,
-        page_size=listing.page_size,
-    )
+    cursor = {pagination.cursor_param or "cursor": pagination.next_cursor}
+    pager: AsyncPager[Any] = AsyncPager(client, listing.query(query, params=cursor))
     async with pager:
         async for following in pager.pages():
             entries = encode_entries(following.items, listing.key)
@@ -166,7 +168,7 @@ async def _cursor(
 
 
 async def _keyset(
-    client: AccuticsClient,
+    client: PageSource,
     listing: Listing,
     page: Page[Any],
     more: bool,
@@ -206,7 +208,7 @@ async def _keyset(
 
 
 async def _crowded_second(
-    client: AccuticsClient, listing: Listing, second: int, handed: dict[str, bytes]
+    client: PageSource, listing: Listing, second: int, handed: dict[str, bytes]
 ) -> AsyncIterator[list[Entry] | None]:
     """Walk the records of one second page by page, until a walk of it is settled.
 
@@ -219,12 +221,8 @@ async def _crowded_second(
     for _ in range(_GROUP_ATTEMPTS):
         totals: set[int | None] = set()
         ids: set[str] = set()
-        pager = client.paginate(
-            listing.path,
-            search=query,
-            sort=listing.sort,
-            page_size=listing.page_size,
-            concurrency=listing.concurrency,
+        pager: AsyncPager[Any] = AsyncPager(
+            client, listing.query(query), concurrency=listing.concurrency
         )
         async with pager:
             async for page in pager.pages():

@@ -1,7 +1,7 @@
 """The fake server's own reading of the ``search`` and ``sort`` parameters.
 
 Written from API_BASICS.md alone and on purpose independent of the client's
-parser (:mod:`accutics_async._search`): the fake is the oracle the client is
+parser (:mod:`accutics_async._sansio.search`): the fake is the oracle the client is
 tested against, so a shared parser would hide any bug in it. Nothing here is
 imported from the client.
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from accutics_async.testing._server import FakeAccuticsServer
+    from ._server import FakeAccuticsServer
 
 __all__ = ["accutics_no_retries", "accutics_server", "accutics_server_factory"]
 
@@ -60,7 +60,7 @@ def _async_fixture(func: Callable[[], AsyncIterator[Any]]) -> Any:
 @_async_fixture
 async def accutics_server_factory() -> AsyncIterator[ServerFactory]:
     """Start fake servers with any ``FakeAccuticsServer`` arguments; stop them after the test."""
-    from accutics_async.testing._server import FakeAccuticsServer
+    from ._server import FakeAccuticsServer
 
     started: list[FakeAccuticsServer] = []
 
@@ -80,7 +80,7 @@ async def accutics_server_factory() -> AsyncIterator[ServerFactory]:
 @_async_fixture
 async def accutics_server() -> AsyncIterator[FakeAccuticsServer]:
     """A running fake Accutics server: 250 records, seed 1."""
-    from accutics_async.testing._server import FakeAccuticsServer
+    from ._server import FakeAccuticsServer
 
     async with FakeAccuticsServer(records=250, seed=1) as server:
         yield server
@@ -89,7 +89,7 @@ async def accutics_server() -> AsyncIterator[FakeAccuticsServer]:
 @pytest.fixture
 def accutics_no_retries() -> Iterator[None]:
     """Turn retries off for every client during the test, so failures surface at once."""
-    from accutics_async import disable_retries
+    from .. import disable_retries
 
     with disable_retries():
         yield

@@ -323,7 +323,7 @@ async def test_the_tasks_run_without_a_cluster_too(
     accutics_server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A task is a plain function: the plan, a shard, then the same shard found finished."""
-    from accutics_async._dask_tasks import plan_task, shard_task
+    from accutics_async.export._dask_tasks import plan_task, shard_task
 
     monkeypatch.setenv("ACCUTICS_TOKEN", accutics_server.token)
     out = str(tmp_path / "records.jsonl")

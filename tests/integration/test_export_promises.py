@@ -99,7 +99,7 @@ def _typed_record(value: Any, _: Any) -> Typed:
 
 @pytest.fixture
 def typed_hook() -> None:
-    from accutics_async._converter import CONVERTER
+    from accutics_async._sansio.converter import CONVERTER
 
     CONVERTER.register_structure_hook(Typed, _typed_record)
     return

@@ -293,8 +293,8 @@ def test_fake_server_warns_when_it_listens_beyond_loopback(
 def test_token_file_dash_without_any_standard_input_is_a_usage_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from accutics_async._cli_output import UsageError
-    from accutics_async._cli_safety import read_token_file
+    from accutics_async.cli._exits import UsageError
+    from accutics_async.cli._safety import read_token_file
 
     monkeypatch.setattr(sys, "stdin", None)  # what Python sets when fd 0 is closed
     with pytest.raises(UsageError, match="no standard input"):

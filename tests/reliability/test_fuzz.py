@@ -21,10 +21,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from accutics_async import AccuticsError, DecodeError, Response, Search, SearchSyntaxError
-from accutics_async._converter import structure_meta
-from accutics_async._paging import PageRequest, next_request
-from accutics_async._protocol import build_url, decode_response, resolve_link
-from accutics_async._strict_json import DuplicateKeyError, load_envelope
+from accutics_async._sansio.converter import structure_meta
+from accutics_async._sansio.paging import PageRequest, next_request
+from accutics_async._sansio.protocol import build_url, decode_response, resolve_link
+from accutics_async._sansio.strict_json import DuplicateKeyError, load_envelope
 
 BASE = "https://api.example.com/v1"
 CURRENT = f"{BASE}/records?page=1&page_size=100"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from accutics_async._paging import CHECKPOINT_VERSION, position_from_checkpoint
+from accutics_async._sansio.paging import CHECKPOINT_VERSION, position_from_checkpoint
 from accutics_async.errors import PaginationError
 
 BASE = "https://api.example.com/v1"

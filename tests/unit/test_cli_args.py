@@ -6,14 +6,14 @@ import argparse
 
 import pytest
 
-from accutics_async._cli_checks import (
+from accutics_async.cli import build_parser
+from accutics_async.cli._checks import (
     in_flags,
-    join_dashed_values,
     non_negative,
     positive_seconds,
     seconds,
 )
-from accutics_async.cli import build_parser
+from accutics_async.cli._parser import join_dashed_values
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_library_advice_is_said_in_flags() -> None:
     ],
 )
 def test_rate_limit_reaches_the_client_for_export_and_sync(argv: list[str]) -> None:
-    from accutics_async.cli import _client_options
+    from accutics_async.cli._commands import client_options as _client_options
 
     args = build_parser().parse_args(argv)
     assert _client_options(args)["rate_limit"] == 7.5

@@ -11,8 +11,9 @@ from cattrs.gen import make_dict_structure_fn
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accutics_async import Record, _converter
-from accutics_async._converter import CONVERTER, structure
+from accutics_async import Record
+from accutics_async._sansio import converter as _converter
+from accutics_async._sansio.converter import CONVERTER, structure
 
 T = TypeVar("T")
 

@@ -12,15 +12,15 @@ import pytest
 from distributed import KilledWorker
 
 from accutics_async import ConfigurationError
-from accutics_async._dask_tasks import (
+from accutics_async.errors import APIError, ExportError
+from accutics_async.export import ShardSpec, export_on_dask
+from accutics_async.export._dask import _progress_handler, _translate
+from accutics_async.export._dask_tasks import (
     TOKEN_FILE_ENV,
     finished_shard,
     wait_until_unlocked,
     worker_token,
 )
-from accutics_async._export_dask import _progress_handler, _translate
-from accutics_async.errors import APIError, ExportError
-from accutics_async.export import ShardSpec, export_on_dask
 
 SECRET = "tok-" + "s3cr3t" * 4
 

@@ -22,7 +22,7 @@ from accutics_async import (
     PageNumberPagination,
     Response,
 )
-from accutics_async._protocol import (
+from accutics_async._sansio.protocol import (
     build_url,
     decode_response,
     encode_params,

@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accutics_async import AccuticsError
-from accutics_async._export_formats import CsvEncoder, JsonlEncoder, _csv_records, _split_record
-from accutics_async._export_io import ExportPaths, PartWriter, SavedState, merge_files, read_state
 from accutics_async.export import CheckpointExistsError, ExportError, ShardSpec
+from accutics_async.export._checkpoint import SavedState
+from accutics_async.export._files import ExportPaths, PartWriter, merge_files, read_state
+from accutics_async.export._formats import CsvEncoder, JsonlEncoder, _csv_records, _split_record
 
 TRICKY = [
     "plain",
@@ -319,7 +320,7 @@ def test_shard_spec_from_dict_refuses_what_does_not_fit(data: dict[str, Any]) ->
 )
 def test_csv_text_without_the_csv_module_matches_it(rows: list[list[str]]) -> None:
     """The fallback for Python 3.10 (which cannot write NUL) writes what csv.writer writes."""
-    from accutics_async import _export_formats
+    from accutics_async.export import _formats as _export_formats
 
     class Refusing:
         Error = csv.Error

@@ -1,7 +1,7 @@
 """The fake server's own search/sort grammar, and the client's parser checked against it.
 
 The fake (``accutics_async.testing._grammar``) reads the wire format from
-API_BASICS.md independently of the client (``accutics_async._search``), so
+API_BASICS.md independently of the client (``accutics_async._sansio.search``), so
 here each is the other's oracle: what the client builds or accepts, the
 fake reads to the same filters; what the client refuses, the fake refuses
 too (a syntax error, or a dimension or sort field that does not exist).

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from accutics_async import DecodeError
-from accutics_async._isotime import parse_date, parse_datetime
-from accutics_async._structuring import structure_items
+from accutics_async._sansio.isotime import parse_date, parse_datetime
+from accutics_async._sansio.structuring import structure_items
 
 UTC = timezone.utc
 

@@ -7,19 +7,19 @@ from typing import Any
 import pytest
 
 from accutics_async import PaginationError, UnsafeURLError
-from accutics_async._converter import structure_meta
-from accutics_async._paging import (
+from accutics_async._sansio.converter import structure_meta
+from accutics_async._sansio.paging import (
     PageRequest,
     WalkPosition,
     checkpoint_dict,
     drift_reason,
-    fingerprint,
     next_request,
     page_plan,
     position_from_checkpoint,
     query_param,
     with_query_param,
 )
+from accutics_async._sansio.query import fingerprint
 
 BASE = "https://api.example/v1"
 

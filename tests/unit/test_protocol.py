@@ -30,7 +30,7 @@ from accutics_async import (
     UnprocessableEntityError,
     UnsafeURLError,
 )
-from accutics_async._protocol import (
+from accutics_async._sansio.protocol import (
     body_excerpt,
     build_url,
     check_same_origin,
@@ -879,7 +879,7 @@ def test_the_nesting_limit_is_ours_not_the_interpreters() -> None:
     """Python 3.12+ parse far deeper than 3.11; raising the limit on 3.11 shows the same."""
     import sys
 
-    from accutics_async._strict_json import MAX_CHECKED_DEPTH, load_envelope
+    from accutics_async._sansio.strict_json import MAX_CHECKED_DEPTH, load_envelope
 
     def body(depth: int) -> bytes:  # meta's depth, counting meta itself
         inner = b"[" * (depth - 1) + b"]" * (depth - 1)

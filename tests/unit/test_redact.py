@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from accutics_async._redact import REDACTED, Redactor, SecretHeaders, drop_frames
+from accutics_async._sansio.redact import REDACTED, Redactor, SecretHeaders, drop_frames
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhcGktdXNlci0xNyJ9.c2VjcmV0LXNpZ25hdHVyZQ"
 R = Redactor(TOKEN)

@@ -257,7 +257,7 @@ async def test_a_429_pauses_concurrent_requests_of_the_client(
         first = asyncio.create_task(c.get("/a"))
         # Until /a has had its 429: there is no event to wait on inside the client.
         for _ in range(100):
-            if c._gate.remaining() > 0:
+            if c._sender._gate.remaining() > 0:
                 break
             await asyncio.sleep(0)
         else:

@@ -1,4 +1,4 @@
-"""Tests for the search and sort languages in accutics_async._search and ._sort."""
+"""Tests for the search and sort languages in accutics_async._sansio.search and ._sort."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accutics_async._search import F, Filter, Search, to_wire
-from accutics_async._sort import SortKey, format_sort, parse_sort
+from accutics_async._sansio.search import F, Filter, Search, to_wire
+from accutics_async._sansio.sort import SortKey, format_sort, parse_sort
 from accutics_async.errors import AccuticsError, SearchSyntaxError
 
 UTC = timezone.utc

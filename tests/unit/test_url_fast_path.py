@@ -10,7 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from accutics_async import UnsafeURLError
-from accutics_async._protocol import _PLAIN_ABSOLUTE, build_url, check_same_origin, resolve_link
+from accutics_async._sansio.protocol import (
+    _PLAIN_ABSOLUTE,
+    build_url,
+    check_same_origin,
+    resolve_link,
+)
 
 BASE = "http://127.0.0.1:8080/v1"
 CURRENTS = [f"{BASE}/records?page=2", "https://api.example.com/v1/x", "http://h"]

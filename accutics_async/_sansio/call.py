@@ -1,0 +1,70 @@
+"""One call's request (method, URL, query, headers, body), built and checked once.
+
+Every attempt of the call, and every redirect hop, sends this same value;
+only the Authorization header is added per attempt (``_send``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import orjson
+
+from ..errors import InvalidRequestError
+from .protocol import Params, PathLike, build_url, encode_params
+from .timeout import Timeout
+
+__all__ = ["UNSAFE_HEADER", "Call"]
+
+UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
+_METHOD = re.compile(r"[A-Za-z]+")
+
+
+@attrs.frozen
+class Call:
+    """One call's request, as every attempt (and redirect hop) of it sends it."""
+
+    method: str
+    url: str
+    query: Sequence[tuple[str, str]]
+    headers: Mapping[str, str]  # without Authorization: added per attempt
+    body: bytes | None
+    timeout: Timeout | None
+
+    @classmethod
+    def build(
+        cls,
+        base_url: str,
+        method: str,
+        path: PathLike,
+        *,
+        params: Params | None,
+        json: Any,
+        headers: Mapping[str, str] | None,
+        default_headers: Mapping[str, str],
+        timeout: Timeout | None,
+    ) -> Call:
+        """The call, or ``InvalidRequestError``/``UnsafeURLError`` for one that cannot be sent."""
+        if not isinstance(method, str) or not _METHOD.fullmatch(method):
+            # aiohttp would raise a bare ValueError; refuse it as ours, early.
+            raise InvalidRequestError(f"invalid HTTP method {method!r}")
+        url = build_url(base_url, path)
+        query = encode_params(params)
+        extra = dict(headers) if headers else {}
+        body = None
+        if json is not None:
+            try:
+                body = orjson.dumps(json)
+            except TypeError as exc:
+                raise InvalidRequestError(f"request body is not JSON-serialisable: {exc}") from None
+            if not any(name.lower() == "content-type" for name in extra):
+                extra["Content-Type"] = "application/json"
+        for name, value in extra.items():
+            if UNSAFE_HEADER.search(name) or UNSAFE_HEADER.search(value):
+                raise InvalidRequestError(f"header {name!r} contains CR, LF or NUL")
+            if name.lower() == "authorization":
+                raise InvalidRequestError("the Authorization header is set by the client")
+        return cls(method.upper(), url, query, {**default_headers, **extra}, body, timeout)

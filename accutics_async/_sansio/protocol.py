@@ -1,0 +1,433 @@
+"""Pure protocol logic: URLs, query values, envelope decoding, error mapping.
+
+Nothing here performs I/O or imports aiohttp, so every rule is unit-tested
+with recorded samples (``tests/samples/``) and no socket. The I/O side
+(``_transport.py``, ``_client.py``) hands bytes in and gets values or
+exceptions out.
+
+Bodies are parsed by ``strict_json``: orjson, but a key repeated anywhere in
+the envelope outside ``data`` (top level, ``meta``, ``meta.pagination``,
+``error``) is refused as ambiguous (``DecodeError(kind="duplicate_key")``),
+because parsers disagree on which copy wins; repeats inside the records of
+``data`` are kept, last wins, as orjson reads them (the library takes no
+decision from a record, and checking them would cost a second full parse
+of every page). That module's docstring explains how the check stays cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeAlias
+from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
+
+import orjson
+
+from ..errors import (
+    ConfigurationError,
+    DecodeError,
+    InvalidRequestError,
+    UnsafeURLError,
+    error_class_for,
+)
+from .converter import structure_meta
+from .models import Meta, Response
+from .strict_json import DuplicateKeyError, load_envelope, loads_checked
+
+__all__ = [
+    "Params",
+    "PathLike",
+    "body_excerpt",
+    "build_url",
+    "check_same_origin",
+    "decode_response",
+    "encode_params",
+    "is_loopback_url",
+    "parse_retry_after",
+    "resolve_link",
+    "validate_base_url",
+]
+
+Scalar: TypeAlias = "str | int | float | bool"
+ParamValue: TypeAlias = "Scalar | Sequence[Scalar] | None"
+Params: TypeAlias = "Mapping[str, ParamValue] | Iterable[tuple[str, Scalar]]"
+# A path is text relative to the base URL, or a sequence of raw segments that
+# are percent-encoded one by one (so an id like "a/../b?x" stays one segment).
+PathLike: TypeAlias = "str | Sequence[str]"
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_UNSAFE_CHARS = re.compile(r"[\r\n\x00]")
+# A lone surrogate is not text: UTF-8 cannot encode it, and yarl silently drops
+# it ("42\ud800" would address record 42). Undecodable bytes in a command-line
+# argument arrive as such surrogates (Python's surrogateescape).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# "scheme://..." (RFC 3986 scheme syntax) or "//host/...": an absolute URL.
+# A bare "://" test would also match a relative path whose query holds a URL.
+_ABSOLUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//")
+# An absolute http(s) link in the plain form servers send: lowercase scheme,
+# an ASCII host and port, no spaces or control characters, no ";" params, no
+# "#" fragment and no empty "?". urljoin hands such a link back unchanged (it
+# only takes an absolute link apart and puts it together again), so
+# resolve_link and build_url skip that work for it: a pager resolves and then
+# requests one such link per page.
+_PLAIN_ABSOLUTE = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[^\x00-\x20\x7f#;?]*)?(?:\?[^\x00-\x20\x7f#;]+)?"
+)
+_EXCERPT = 200
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+
+def validate_base_url(base_url: str | None, *, allow_insecure: bool = False) -> str:
+    """Return ``base_url`` without a trailing slash, or raise ``ConfigurationError``.
+
+    Plain ``http`` is refused unless the host is loopback or ``allow_insecure``
+    is set: the bearer token must never travel in clear text by accident.
+    Surrounding whitespace (a value read from a file ends in a newline) is
+    dropped; whitespace or control characters inside are refused.
+    """
+    base_url = base_url.strip() if base_url else base_url
+    if not base_url:
+        raise ConfigurationError(
+            "no base URL: pass base_url= or set ACCUTICS_BASE_URL "
+            "(the API host comes with your API user's credentials)"
+        )
+    if re.search(r"[\x00-\x20\x7f]", base_url):
+        # urlsplit silently deletes tabs and newlines; the URL sent would not.
+        raise ConfigurationError(
+            f"base URL contains whitespace or control characters: {base_url!r}"
+        )
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - urllib checks the port only when it is read
+    except ValueError as exc:
+        raise ConfigurationError(f"base URL is malformed ({exc}): {base_url!r}") from None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ConfigurationError(f"base URL must be an absolute http(s) URL, got {base_url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigurationError("base URL must not carry user info; pass the token instead")
+    if parts.query or parts.fragment:
+        raise ConfigurationError("base URL must not have a query string or fragment")
+    if parts.scheme == "http" and not allow_insecure and not is_loopback_url(base_url):
+        raise ConfigurationError(
+            f"refusing plain http to {parts.hostname}: the token would travel in clear "
+            "text; use https, or allow_insecure=True if you really mean it"
+        )
+    return base_url.rstrip("/")
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url``'s host is ``localhost`` or a loopback address.
+
+    Not ``*.localhost``: RFC 6761 asks resolvers to keep those on loopback,
+    but a system resolver or proxy may send them anywhere, and plain http to
+    such a host would carry the token in clear text.
+    """
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _split(url: str) -> SplitResult:
+    # urllib raises a bare ValueError for a bad IPv6 host or port; a URL we
+    # cannot even parse is certainly not one to send the token to.
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - urllib checks the port only when it is read
+    except ValueError as exc:
+        raise UnsafeURLError(f"refusing a malformed URL ({exc}): {url!r}") from None
+    return parts
+
+
+def _origin_of(parts: SplitResult) -> tuple[str, str, int | None]:
+    scheme = parts.scheme.lower()
+    # "is None", not "or": port 0 is falsy, and ":0" is not the default port
+    # (yarl, which aiohttp sends with, reads it as port 0).
+    port = parts.port if parts.port is not None else _DEFAULT_PORTS.get(scheme)
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    return _origin_of(_split(url))
+
+
+# A client compares every page's URL with its one base URL: parse that once.
+_base_origin = functools.lru_cache(maxsize=64)(_origin)
+
+
+def check_same_origin(base_url: str, url: str) -> str:
+    """Return ``url`` if it is on ``base_url``'s origin, else raise ``UnsafeURLError``.
+
+    Same origin means the same scheme (so no https-to-http downgrade), host
+    and port, and no user info: the token is sent to every URL requested.
+    """
+    parts = _split(url)
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeURLError(f"refusing a URL with user info: {_redact_userinfo(url)!r}")
+    if _origin_of(parts) != _base_origin(base_url):
+        raise UnsafeURLError(
+            f"refusing to send the token to {url!r}: it is not on the base URL's origin"
+        )
+    return url
+
+
+def _redact_userinfo(url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return parts._replace(netloc=f"***@{host}{port}").geturl()
+
+
+def _check_text(what: str, *texts: str) -> None:
+    for text in texts:
+        if _SURROGATE.search(text):
+            raise InvalidRequestError(
+                f"{what} {text!r} has a lone surrogate (from undecodable bytes?), "
+                "which cannot be sent as written"
+            )
+
+
+def _check_segments(path: str) -> None:
+    for segment in path.split("?", 1)[0].split("/"):
+        # Unquoted first: yarl decodes "%2e%2e" to ".." and then normalises
+        # it away, which would step out of the base path just the same.
+        if unquote(segment) in (".", ".."):
+            raise InvalidRequestError(
+                f"path {path!r} has a {segment!r} segment, which would leave the base path"
+            )
+    if _UNSAFE_CHARS.search(path):
+        raise InvalidRequestError(f"path {path!r} contains CR, LF or NUL")
+
+
+def build_url(base_url: str, path: PathLike) -> str:
+    """Join ``path`` under ``base_url``'s path, or accept an absolute same-origin URL.
+
+    ``"records"`` and ``"/records"`` both give ``<base_url>/records``: a
+    leading slash does not drop the base path. A sequence of segments is
+    percent-encoded segment by segment. Raises ``UnsafeURLError`` for an
+    absolute URL on another origin and ``InvalidRequestError`` for a path
+    with ``.``/``..`` segments or control characters.
+    """
+    if not isinstance(path, str):
+        segments = list(path)
+        if not segments or not all(isinstance(s, str) and s for s in segments):
+            raise InvalidRequestError(f"path segments must be non-empty strings: {path!r}")
+        _check_text("path segment", *segments)
+        path = "/".join(quote(segment, safe="") for segment in segments)
+        if any(segment in (".", "..") for segment in segments):
+            _check_segments(path)
+    elif _ABSOLUTE.match(path):
+        _check_text("path", path)
+        try:
+            absolute = path if _PLAIN_ABSOLUTE.fullmatch(path) else urljoin(base_url + "/", path)
+        except ValueError as exc:
+            raise UnsafeURLError(f"refusing a malformed URL ({exc}): {path!r}") from None
+        _check_segments(_split(absolute).path)
+        return check_same_origin(base_url, absolute)
+    _check_text("path", path)
+    _check_segments(path)
+    return f"{base_url}/{path.lstrip('/')}"
+
+
+def resolve_link(current_url: str, link: str, base_url: str) -> str:
+    """Resolve a ``next`` link (absolute or relative to ``current_url``) safely.
+
+    Raises ``UnsafeURLError`` when the result is off ``base_url``'s origin.
+    """
+    if _PLAIN_ABSOLUTE.fullmatch(link):
+        return check_same_origin(base_url, link)
+    try:
+        url = urljoin(current_url, link)
+    except ValueError as exc:
+        raise UnsafeURLError(f"refusing a malformed link ({exc}): {link!r}") from None
+    return check_same_origin(base_url, url)
+
+
+def _param_text(key: str, value: Any) -> str:
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (str, int, float)):
+        text = str(value)
+    else:
+        raise InvalidRequestError(
+            f"query parameter {key!r}: unsupported value type {type(value).__name__}"
+        )
+    if _UNSAFE_CHARS.search(text):
+        raise InvalidRequestError(f"query parameter {key!r} contains CR, LF or NUL")
+    _check_text(f"query parameter {key!r}:", text)
+    return text
+
+
+def encode_params(params: Params | None) -> list[tuple[str, str]]:
+    """Flatten query parameters into ``(name, text)`` pairs.
+
+    ``None`` values are dropped; a list or tuple value repeats the name;
+    booleans become ``true``/``false``. Raises ``InvalidRequestError`` for
+    unsupported types or CR/LF/NUL anywhere.
+    """
+    if params is None:
+        return []
+    items = params.items() if isinstance(params, Mapping) else params
+    pairs: list[tuple[str, str]] = []
+    for key, value in items:
+        if not isinstance(key, str) or not key or _UNSAFE_CHARS.search(key):
+            raise InvalidRequestError(f"invalid query parameter name {key!r}")
+        _check_text("query parameter name", key)
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple)):
+            pairs.extend((key, _param_text(key, v)) for v in value)
+        else:
+            pairs.append((key, _param_text(key, value)))
+    return pairs
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date).
+
+    Returns ``None`` for a missing or unreadable header; never negative.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    if seconds != seconds or seconds == float("inf"):  # NaN or inf
+        return None
+    return max(0.0, seconds)
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is not None:
+        return value
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
+
+
+def body_excerpt(body: bytes, limit: int = _EXCERPT) -> str:
+    """The start of ``body`` as one line of text, for error messages."""
+    text = body[: limit * 4].decode("utf-8", errors="replace")
+    text = " ".join(text.split())
+    return text[:limit] + ("..." if len(text) > limit else "")
+
+
+def _load_json(body: bytes) -> Any:
+    # An error body with repeated keys is as ambiguous as a success body:
+    # it is then read as "not the error envelope" (status kept, code None).
+    try:
+        return loads_checked(body)
+    except ValueError:  # invalid JSON, a repeated key, or too deep to check
+        return _NOT_JSON
+
+
+_NOT_JSON: Any = object()
+
+
+def decode_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    url: str = "",
+) -> Response:
+    """Decode one HTTP answer into a :class:`Response`, or raise.
+
+    2xx: the body must be the documented envelope (an object with ``data``;
+    ``meta`` optional), else ``DecodeError``; 204 has no body and gives
+    ``data=None``. Any other status raises the ``APIError`` subclass for its
+    status and error ``code`` (``errors.error_class_for``); a body that is not
+    the error envelope (a proxy's HTML page) gives ``code=None`` and the start
+    of the body as the message.
+    """
+    if 200 <= status < 300:
+        if status == 204:
+            return Response(status=status, headers=headers, data=None, meta=Meta(), url=url)
+        return _decode_success(status, headers, body, url)
+    raise _decode_error(status, headers, body)
+
+
+def _decode_success(status: int, headers: Mapping[str, str], body: bytes, url: str) -> Response:
+    def bad(kind: str, problem: str) -> DecodeError:
+        return DecodeError(
+            f"HTTP {status} response from {url or 'the API'} {problem}",
+            status=status,
+            body_start=body_excerpt(body),
+            kind=kind,
+        )
+
+    try:
+        doc = load_envelope(body)
+    except orjson.JSONDecodeError as exc:
+        # The parser's reason (bad UTF-8, depth, a number out of range, where
+        # it stopped) is the context that tells a cut body from a broken one.
+        raise bad("not_json", f"is not valid JSON ({exc}; {len(body)} bytes)") from None
+    except DuplicateKeyError as exc:
+        raise bad("duplicate_key", f"is ambiguous: {exc}") from None
+    except ValueError as exc:  # valid JSON that cannot be checked (nested too deeply)
+        raise bad("not_envelope", f"is not the documented envelope: {exc}") from None
+    if not isinstance(doc, dict) or "data" not in doc:
+        raise bad(
+            "not_envelope", "is not the documented envelope: expected a JSON object with 'data'"
+        )
+    try:
+        meta = structure_meta(doc.get("meta"))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise bad("bad_meta", f"has a malformed 'meta': {exc}") from exc
+    return Response(status=status, headers=headers, data=doc["data"], meta=meta, url=url)
+
+
+def _decode_error(status: int, headers: Mapping[str, str], body: bytes) -> Exception:
+    code: str | None = None
+    message = body_excerpt(body) or f"HTTP {status} with an empty body"
+    data: Mapping[str, Any] | None = None
+    endpoint: str | None = None
+    doc = _load_json(body)
+    error = doc.get("error") if isinstance(doc, dict) else None
+    if isinstance(error, dict):
+        raw_code = error.get("code")
+        code = raw_code if isinstance(raw_code, str) else None
+        raw_message = error.get("message")
+        message = raw_message if isinstance(raw_message, str) else message
+        raw_data = error.get("data")
+        # API_BASICS.md documents error.data as an object; keep anything else
+        # rather than drop it, so nothing the server said is lost.
+        data = (
+            raw_data
+            if isinstance(raw_data, dict)
+            else (None if raw_data is None else {"value": raw_data})
+        )
+        meta = doc.get("meta")
+        raw_endpoint = meta.get("endpoint") if isinstance(meta, dict) else None
+        endpoint = raw_endpoint if isinstance(raw_endpoint, str) else None
+    # Retry-After is read on the statuses where the contract honours it; the
+    # pure function may get a plain dict, so the name is matched ignoring case.
+    retry_after = (
+        parse_retry_after(_header(headers, "Retry-After"))
+        if status in _RETRY_AFTER_STATUSES
+        else None
+    )
+    cls = error_class_for(status, code)
+    return cls(
+        message,
+        status=status,
+        code=code,
+        data=data,
+        endpoint=endpoint,
+        retry_after=retry_after,
+    )

@@ -1,0 +1,138 @@
+"""``model=`` items: structuring them, naming the field that does not fit, user hooks.
+
+cattrs' own exceptions never leave this module: an item that cannot become
+the model is a ``DecodeError(kind="bad_item")`` naming the item and the
+field, and a field type the converter has no hook for says how to add one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+import attrs
+
+from ..errors import ConfigurationError, DecodeError
+from .converter import CONVERTER
+from .models import CursorPagination, Meta, PageNumberPagination, Record
+
+__all__ = ["register_structure_hook", "structure_items"]
+
+T = TypeVar("T")
+
+# Hooks the library itself reads the API with (see converter.build_converter):
+# a user hook for one of them would change how every envelope is decoded.
+_RESERVED: frozenset[type] = frozenset(
+    {str, int, float, bool, datetime, date, UUID, Record, Meta, CursorPagination}
+    | {PageNumberPagination}
+)
+
+
+def register_structure_hook(
+    cls: type[T],
+    structure: Callable[[Any], T],
+    *,
+    unstructure: Callable[[T], Any] | None = None,
+) -> None:
+    """Teach ``model=`` structuring (and exports of such items) a type of your own.
+
+    ``structure(value)`` gets the JSON value of a field typed ``cls`` and
+    returns the ``cls`` instance; whatever it raises for a bad value becomes
+    a ``DecodeError`` naming the field. ``unstructure(instance)`` turns an
+    instance back into JSON for exports (for example ``str`` for
+    ``Decimal``). Enums and attrs classes need no hook. Applies to every
+    client in the process. Raises ``ConfigurationError`` for a type the
+    library's own decoding relies on (``str``, ``int``, ``datetime``, ...).
+
+    >>> register_structure_hook(Decimal, lambda v: Decimal(str(v)), unstructure=str)
+    """
+    if not isinstance(cls, type) or not callable(structure):
+        raise ConfigurationError("register_structure_hook(cls, structure): a class and a callable")
+    if cls in _RESERVED:
+        raise ConfigurationError(
+            f"{cls.__name__} is decoded by the library itself; its hook cannot be replaced"
+        )
+    CONVERTER.register_structure_hook(cls, lambda value, _: structure(value))
+    if unstructure is not None:
+        CONVERTER.register_unstructure_hook(cls, unstructure)
+
+
+def structure_items(data: list[Any], model: type[T], where: str) -> list[T]:
+    """Each JSON item of ``data`` as ``model``.
+
+    Raises ``DecodeError(kind="bad_item")`` naming the first item and field
+    that do not fit, or the field whose type has no structure hook.
+    """
+    name = getattr(model, "__name__", repr(model))
+    try:
+        hook = CONVERTER.get_structure_hook(model)
+    except Exception as exc:  # cattrs could not build a hook: a field type it does not know
+        field = _field_without_hook(model)
+        what = f"field {field!r}" if field else name
+        raise DecodeError(
+            f"{where}: cannot structure {name}: {what} has a type with no structure hook "
+            f"({_type_name(getattr(exc, 'type', None))}); add one with "
+            "accutics_async.register_structure_hook()",
+            kind="bad_item",
+        ) from None
+    try:
+        return [hook(item, model) for item in data]
+    except Exception:
+        pass
+    # Slow path, only on failure: find the first bad item, then its field.
+    for index, item in enumerate(data):
+        try:
+            hook(item, model)
+        except Exception as exc:
+            field = _bad_field(model, item)
+            what = f" field {field!r}:" if field else ""
+            raise DecodeError(
+                f"{where}: item {index} does not fit {name}:{what} {type(exc).__name__}: {exc}",
+                kind="bad_item",
+            ) from (exc if isinstance(exc, (TypeError, ValueError, KeyError)) else None)
+    raise AssertionError("unreachable: the items failed once")  # pragma: no cover
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or repr(tp)
+
+
+def _fields(model: Any) -> tuple[attrs.Attribute[Any], ...]:
+    if not (isinstance(model, type) and attrs.has(model)):
+        return ()
+    try:
+        return tuple(attrs.fields(attrs.resolve_types(model)))
+    except Exception:  # annotations that do not resolve: nothing to point at
+        return ()
+
+
+def _field_without_hook(model: Any, prefix: str = "") -> str | None:
+    """The dotted name of the first field whose type the converter cannot structure."""
+    for field in _fields(model):
+        try:
+            CONVERTER.get_structure_hook(field.type)
+        except RecursionError:  # a class that contains itself
+            continue
+        except Exception:
+            inner = _field_without_hook(field.type, f"{prefix}{field.name}.")
+            return inner or f"{prefix}{field.name}"
+    return None
+
+
+def _bad_field(model: Any, value: Any, prefix: str = "") -> str | None:
+    """The dotted name of the first field of ``model`` that ``value`` cannot fill."""
+    if not isinstance(value, dict):
+        return None
+    for field in _fields(model):
+        name = f"{prefix}{field.name}"
+        if field.name not in value:
+            if field.default is attrs.NOTHING:
+                return f"{name} (missing)"
+            continue
+        try:
+            CONVERTER.structure(value[field.name], field.type)  # type: ignore[arg-type]
+        except Exception:
+            return _bad_field(field.type, value[field.name], f"{name}.") or name
+    return None
