@@ -1,6 +1,6 @@
 """Pages fetched ahead of the consumer, in order, with a bounded window.
 
-Used by ``AsyncPager`` for the concurrent fan-out of page-number endpoints
+Used by the pager's walk (``_walk.Walk``) for the concurrent fan-out of page-number endpoints
 and for the one-page read-ahead of sequential walks. It owns the tasks of
 the pages in flight and cancels them the moment the walk stops.
 """

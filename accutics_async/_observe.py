@@ -11,7 +11,7 @@ OpenTelemetry:
 - ``await observer.page(url, number, items, elapsed)``: a page fetched;
 - ``observer.walk(url, concurrency)`` and ``observer.operation(name, attrs)``:
   an :class:`Operation` span for a pagination walk, or for an export or a
-  sync (``with client._observer.operation("accutics.sync", {...}) as op:``).
+  sync (``with client.observer.operation("accutics.sync", {...}) as op:``).
 
 OpenTelemetry is loaded once, optionally, by :mod:`._telemetry` (its
 tracer, instruments and span calls); this module reads

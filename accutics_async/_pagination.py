@@ -322,7 +322,8 @@ class AsyncPager(Generic[T]):
             concurrency=self._concurrency,
             max_pages=self._query.max_pages,
             registry=self._fan_outs,
-            redact=self._source.redactor.text,
+            # Looked up when used: the tokens seen grow (a provider's first, a refresh).
+            redact=lambda text: self._source.redactor.text(text),
         )
         failure: BaseException | None = None
         try:

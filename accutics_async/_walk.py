@@ -5,7 +5,8 @@
     while walk.more():
         fetched = await walk.take()      # fan-out, read-ahead, or fetched now
         dups = walk.account(fetched)     # repeats at a page boundary, items supplied
-        walk.schedule(fetched)           # start the fan-out or the next read-ahead
+        if walk.schedule(fetched):       # start the fan-out or the next read-ahead
+            await asyncio.sleep(0)       # ... and let the read-ahead's request go out
         yield fetched, walk.skip, dups
         walk.advance(fetched)            # the loop guard's memory, then the next request
 

@@ -2,7 +2,7 @@
 
 Nothing here performs I/O or imports aiohttp, so every rule is unit-tested
 with recorded samples (``tests/samples/``) and no socket. The I/O side
-(``_transport.py``, ``_client.py``) hands bytes in and gets values or
+(``_transport``, ``_send``) hands bytes in and gets values or
 exceptions out.
 
 Bodies are parsed by ``strict_json``: orjson, but a key repeated anywhere in

@@ -4,7 +4,7 @@ API_BASICS.md ("Searching/filtering") defines the ``search`` parameter as
 filters ``dimension:operator:value`` joined by ``;`` (all must match), where
 some operators take several values joined by ``,`` (any may match), and
 ``exists``/``missing`` take none. The sort language lives beside it in
-:mod:`._sort` (re-exported here for the modules that import it from here).
+:mod:`.sort`.
 
 ``F("created_at").gte(when) & F("input_tags").hasany("a", "b")`` builds a
 :class:`Search`; ``str(search)`` is its wire form and :meth:`Search.parse`

@@ -6,9 +6,10 @@
     accutics sync /records --into taxonomy.sqlite --full       # now and then: drop deleted rows
     accutics sync /stream/records --into changes.jsonl --search 'input_medium:eq:email'
 
-Registered by ``cli.py`` (:func:`add_parser`, :func:`run`). Exit codes are
-the export's; a run stopped by Ctrl-C, SIGTERM or ``kill -9`` keeps what it
-committed, and running the same command again finishes the job.
+Registered by ``cli._parser`` (:func:`add_parser`) and run by
+``cli._commands`` (:func:`run`). Exit codes are the export's; a run stopped
+by Ctrl-C, SIGTERM or ``kill -9`` keeps what it committed, and running the
+same command again finishes the job.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ async def run(
     """Run ``accutics sync`` with parsed ``args``.
 
     ``credentials(args)`` gives (token, base URL), ``client_options(args)``
-    the client settings of the connection flags (``cli.py`` owns both).
+    the client settings of the connection flags (``cli._commands`` owns both).
     """
     from .._client import AccuticsClient
 

@@ -17,7 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
     from .._client import AccuticsClient
 
 __all__ = ["export", "export_pager", "export_query"]
-
-T = TypeVar("T")
 
 
 def _refuse_existing(paths: ExportPaths) -> None:

@@ -1,4 +1,4 @@
-"""The pure pagination decisions in _paging: next request, plans, drift, checkpoints."""
+"""The pure pagination decisions in _sansio.paging: next request, plans, drift, checkpoints."""
 
 from __future__ import annotations
 
