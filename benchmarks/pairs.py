@@ -145,6 +145,7 @@ async def measure(
         await pair.lib(pair.target)
         await pair.raw(pair.target)
     rates: dict[str, list[float]] = {}
+    seconds: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {pair.key: [] for pair in pairs}
     for done in range(rounds):
         for pair in pairs:
@@ -153,8 +154,9 @@ async def measure(
             if lib_items != raw_items:
                 # A ratio of two walks over different items would measure nothing.
                 raise RuntimeError(f"{pair.key}: library {lib_items} items, raw {raw_items}")
-            rates.setdefault(f"{pair.key}_lib", []).append(lib_items / lib_s)
-            rates.setdefault(f"{pair.key}_raw", []).append(raw_items / raw_s)
+            for side, items, elapsed in (("lib", lib_items, lib_s), ("raw", raw_items, raw_s)):
+                rates.setdefault(f"{pair.key}_{side}", []).append(items / elapsed)
+                seconds.setdefault(f"{pair.key}_{side}", []).append(elapsed)
             ratios[pair.key].append((lib_items / lib_s) / (raw_items / raw_s))
         if note is not None:
             note(f"  pairs: round {done + 1}/{rounds}")
@@ -168,6 +170,8 @@ async def measure(
                     "label": f"{label} ({pair.shape})",
                     "unit": "records/s",
                     **_stats(rates[key]),
+                    # How long one timed walk took: pairs mean little under ~0.5 s.
+                    "seconds": _stats(seconds[key]),
                 }
             )
     return {

@@ -116,19 +116,33 @@ def verdict(goal: dict[str, Any]) -> str:
 
 
 def pair_cells(pair: dict[str, Any], rows: dict[str, Any]) -> list[str]:
-    """Figure, shape, both sides' median rates, then the pair ratio's median, min, max."""
+    """Figure, shape, both sides' median rates and walk times, the pair ratio's median, min, max."""
+    lib, raw = rows[pair["lib"]], rows[pair["raw"]]
+    walk = ""
+    if "seconds" in lib and "seconds" in raw:
+        walk = f"{lib['seconds']['median']:.2f} / {raw['seconds']['median']:.2f}"
     return [
         pair["figure"],
         pair["shape"],
-        _number(rows[pair["lib"]]["median"], "records/s"),
-        _number(rows[pair["raw"]]["median"], "records/s"),
+        _number(lib["median"], "records/s"),
+        _number(raw["median"], "records/s"),
+        walk,
         f"{pair['median']:.2f}",
         f"{pair['min']:.2f}",
         f"{pair['max']:.2f}",
     ]
 
 
-PAIR_HEADER = ["Figure", "Shape", "Library records/s", "Raw records/s", "Ratio", "Min", "Max"]
+PAIR_HEADER = [
+    "Figure",
+    "Shape",
+    "Library records/s",
+    "Raw records/s",
+    "Walk s (lib / raw)",
+    "Ratio",
+    "Min",
+    "Max",
+]
 
 
 def pairs_table(group: dict[str, Any]) -> str:

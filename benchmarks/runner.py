@@ -399,6 +399,7 @@ def run(cfg: Config, groups: Sequence[str], progress: Any = None) -> dict[str, A
             if name == "import":
                 continue
             note(f"running {name} ...")
+            begun = time.perf_counter()
             if name == "pairs":
                 group = group_pairs(cfg, base, slow_base, token, note)
             elif name == "probe":
@@ -412,10 +413,13 @@ def run(cfg: Config, groups: Sequence[str], progress: Any = None) -> dict[str, A
                     "export": group_export,
                 }[name]
                 group = run_group(cfg, base, token)
+            group["elapsed_s"] = time.perf_counter() - begun
+            note(f"  {name}: {group['elapsed_s']:.0f} s")
             results["groups"].append(group)
     if "import" in groups:
         note("running import ...")
-        results["groups"].append(group_import(cfg))
+        begun = time.perf_counter()
+        results["groups"].append({**group_import(cfg), "elapsed_s": time.perf_counter() - begun})
     results["goals"] = evaluate(results)
     results["elapsed_s"] = time.perf_counter() - started
     return results

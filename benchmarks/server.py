@@ -6,7 +6,7 @@ line ``{"port": ..., "token": ...}`` once it listens, and serves until killed.
 Why not ``FakeAccuticsServer``: its cached path is a faithful API (search,
 sort, stats, faults) and that costs server CPU per request; measured from
 another process with a raw aiohttp loop it serves fewer pages per second
-than a bare client can read (see ``probe_fake_server`` in ``__main__``), so
+than a bare client can read (see the ``probe`` group of ``runner``), so
 the benchmark would measure the server. This one does almost nothing per
 request: each record is serialised once (the two shapes of ``shapes``:
 ``nested``, the fake server's records from

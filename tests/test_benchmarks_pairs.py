@@ -84,6 +84,9 @@ def test_each_ratio_comes_from_one_adjacent_library_then_raw_pair(pairs: ModuleT
     assert lib_rates == pytest.approx([1000.0, 500.0, 1000.0])
     assert raw_rates == pytest.approx([1000.0, 1000.0, 1250.0])
     assert rows["dicts_seq_nested_lib"]["label"] == "lib side (nested)"
+    # Each side's walk times, untimed warm-up excluded.
+    assert rows["dicts_seq_nested_raw"]["seconds"]["samples"] == pytest.approx([1.0, 1.0, 0.8])
+    assert rows["dicts_seq_flat_raw"]["seconds"]["median"] == pytest.approx(2.0)
     # The median of the pairs, not the ratio of the two rows' medians (1.0 here).
     assert statistics.median(lib_rates) / statistics.median(raw_rates) == pytest.approx(1.0)
     assert nested["median"] == pytest.approx(0.8)
