@@ -8,10 +8,13 @@ the CPU clocking down) hits both sides of a pair alike instead of the
 medians of two separately collected series. Every figure gets one untimed
 warm-up run of each side (connections, caches, the server's page cache),
 then ``rounds`` pairs; it reports the median of the pair ratios with their
-min and max. The rounds go figure after figure (round 1 of every figure,
-then round 2, ...), so the figures share the run's conditions too. Before
-each timed run the garbage collector runs (untimed), so neither side pays
-for the other's garbage.
+min and max. A timed run is one or more whole walks of the listing back to
+back, as many as it takes (going by the raw side's warm-up) for the run to
+last half a second: a listing of modest size, so a run stays short when the
+shared machine is slow, yet long enough to pair when it is fast. The rounds
+go figure after figure (round 1 of every figure, then round 2, ...), so the
+figures share the run's conditions too. Before each timed run the garbage
+collector runs (untimed), so neither side pays for the other's garbage.
 
 Figures (goal key: what, both record shapes of ``shapes``):
 
@@ -29,6 +32,7 @@ Figures (goal key: what, both record shapes of ``shapes``):
 from __future__ import annotations
 
 import gc
+import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +44,7 @@ from . import variants as v
 from .models import MODELS
 
 FIGURES = ("dicts_seq", "typed", "dicts_c8", "latency_c16")
+MAX_WALKS = 50
 TARGETS = {"dicts_seq": 1.00, "typed": 1.30, "dicts_c8": 0.85, "latency_c16": 0.95}
 LABELS = {
     "dicts_seq": "paginate() dicts, sequential vs raw aiohttp + orjson following next",
@@ -114,11 +119,26 @@ def build(
     return pairs
 
 
-async def _timed(walk: v.Walk, target: v.Target, clock: Callable[[], float]) -> tuple[int, float]:
+async def _timed(
+    walk: v.Walk, target: v.Target, clock: Callable[[], float], walks: int = 1
+) -> tuple[int, float]:
+    """``walks`` whole walks back to back: items walked, seconds taken."""
     gc.collect()
     started = clock()
-    items, _ = await walk(target)
+    items = 0
+    for _ in range(walks):
+        walked, _ = await walk(target)
+        items += walked
     return items, clock() - started
+
+
+def walks_per_run(warm_seconds: float, min_seconds: float) -> int:
+    """Walks per timed run so that one run lasts ``min_seconds`` or more (at most 50)."""
+    if min_seconds <= 0 or warm_seconds >= min_seconds:
+        return 1
+    if warm_seconds <= 0:
+        return MAX_WALKS
+    return min(MAX_WALKS, math.ceil(min_seconds / warm_seconds))
 
 
 def _stats(samples: Sequence[float]) -> dict[str, Any]:
@@ -135,22 +155,30 @@ async def measure(
     rounds: int,
     note: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    min_seconds: float = 0.0,
 ) -> dict[str, Any]:
     """Warm every pair up, then ``rounds`` rounds of adjacent (library, raw) runs.
 
-    Returns the group's ``rows`` (each side's rates) and ``pairs`` (each
-    figure and shape's ratios: ``samples`` in round order, median, min, max).
+    A timed run is ``walks`` whole walks back to back, both sides alike, with
+    ``walks`` set from the raw side's warm-up so that a run lasts at least
+    ``min_seconds`` however fast the machine is at the moment. Returns the
+    group's ``rows`` (each side's rates and run times) and ``pairs`` (each
+    figure and shape's ratios: ``samples`` in round order, median, min, max,
+    and ``walks``).
     """
+    walks: dict[str, int] = {}
     for pair in pairs:
-        await pair.lib(pair.target)
-        await pair.raw(pair.target)
+        await pair.lib(pair.target)  # also the server's first, uncached pass
+        _, warm = await _timed(pair.raw, pair.target, clock)
+        walks[pair.key] = walks_per_run(warm, min_seconds)
     rates: dict[str, list[float]] = {}
     seconds: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {pair.key: [] for pair in pairs}
     for done in range(rounds):
         for pair in pairs:
-            lib_items, lib_s = await _timed(pair.lib, pair.target, clock)
-            raw_items, raw_s = await _timed(pair.raw, pair.target, clock)
+            count = walks[pair.key]
+            lib_items, lib_s = await _timed(pair.lib, pair.target, clock, count)
+            raw_items, raw_s = await _timed(pair.raw, pair.target, clock, count)
             if lib_items != raw_items:
                 # A ratio of two walks over different items would measure nothing.
                 raise RuntimeError(f"{pair.key}: library {lib_items} items, raw {raw_items}")
@@ -170,7 +198,7 @@ async def measure(
                     "label": f"{label} ({pair.shape})",
                     "unit": "records/s",
                     **_stats(rates[key]),
-                    # How long one timed walk took: pairs mean little under ~0.5 s.
+                    # How long one timed run took: pairs mean little under ~0.5 s.
                     "seconds": _stats(seconds[key]),
                 }
             )
@@ -184,6 +212,7 @@ async def measure(
                 "label": LABELS[pair.figure],
                 "lib": f"{pair.key}_lib",
                 "raw": f"{pair.key}_raw",
+                "walks": walks[pair.key],
                 **_stats(ratios[pair.key]),
             }
             for pair in pairs
@@ -191,4 +220,4 @@ async def measure(
     }
 
 
-__all__ = ["FIGURES", "LABELS", "TARGETS", "Pair", "build", "measure"]
+__all__ = ["FIGURES", "LABELS", "MAX_WALKS", "TARGETS", "Pair", "build", "measure", "walks_per_run"]

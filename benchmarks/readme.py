@@ -116,7 +116,7 @@ def verdict(goal: dict[str, Any]) -> str:
 
 
 def pair_cells(pair: dict[str, Any], rows: dict[str, Any]) -> list[str]:
-    """Figure, shape, both sides' median rates and walk times, the pair ratio's median, min, max."""
+    """Figure, shape, walks per run, both sides' median rates and run times, the pair ratios."""
     lib, raw = rows[pair["lib"]], rows[pair["raw"]]
     walk = ""
     if "seconds" in lib and "seconds" in raw:
@@ -124,6 +124,7 @@ def pair_cells(pair: dict[str, Any], rows: dict[str, Any]) -> list[str]:
     return [
         pair["figure"],
         pair["shape"],
+        str(pair.get("walks", "")),
         _number(lib["median"], "records/s"),
         _number(raw["median"], "records/s"),
         walk,
@@ -136,9 +137,10 @@ def pair_cells(pair: dict[str, Any], rows: dict[str, Any]) -> list[str]:
 PAIR_HEADER = [
     "Figure",
     "Shape",
+    "Walks/run",
     "Library records/s",
     "Raw records/s",
-    "Walk s (lib / raw)",
+    "Run s (lib / raw)",
     "Ratio",
     "Min",
     "Max",

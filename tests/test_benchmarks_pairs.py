@@ -92,6 +92,33 @@ def test_each_ratio_comes_from_one_adjacent_library_then_raw_pair(pairs: ModuleT
     assert nested["median"] == pytest.approx(0.8)
 
 
+def test_a_run_is_as_many_whole_walks_as_make_it_last_long_enough(pairs: ModuleType) -> None:
+    clock, log = Clock(), []
+    # The raw warm-up takes 0.2 s: three walks make a run of at least 0.5 s.
+    lib = fake_walk(clock, log, "lib", [5.0] + [0.25] * 6, 200)
+    raw = fake_walk(clock, log, "raw", [0.2] + [0.2] * 3 + [0.1] * 3, 200)
+    pair = make_pair(pairs, "dicts_c8", "flat", lib, raw)
+    measured = asyncio.run(pairs.measure([pair], 2, clock=clock, min_seconds=0.5))
+    assert log == ["lib", "raw"] + (["lib"] * 3 + ["raw"] * 3) * 2
+    (result,) = measured["pairs"]
+    assert result["walks"] == 3
+    # Each run's rate counts all its walks' items over all its time.
+    assert result["samples"] == pytest.approx([0.6 / 0.75, 0.3 / 0.75])
+    rows = {row["key"]: row for row in measured["rows"]}
+    assert rows["dicts_c8_flat_lib"]["samples"] == pytest.approx([600 / 0.75, 600 / 0.75])
+    assert rows["dicts_c8_flat_raw"]["seconds"]["samples"] == pytest.approx([0.6, 0.3])
+
+
+@pytest.mark.parametrize(
+    ("warm", "minimum", "walks"),
+    [(0.2, 0.5, 3), (0.5, 0.5, 1), (2.0, 0.5, 1), (0.25, 0.5, 2), (0.001, 0.5, 50),
+     (0.0, 0.5, 50), (0.1, 0.0, 1)],
+)  # fmt: skip
+def test_walks_per_run(pairs: ModuleType, warm: float, minimum: float, walks: int) -> None:
+    assert pairs.walks_per_run(warm, minimum) == walks
+    assert pairs.MAX_WALKS == 50
+
+
 def test_a_pair_whose_sides_walk_different_items_is_refused(pairs: ModuleType) -> None:
     clock, log = Clock(), []
     lib = fake_walk(clock, log, "lib", [1.0, 1.0], 900)
@@ -177,3 +204,33 @@ def test_a_bad_selection_is_refused_before_anything_runs(
     assert done.returncode == 2, done.stderr
     assert message in done.stderr
     assert not out.exists()
+
+
+def export_row(key: str, median: float, rss: float, **extra: Any) -> dict[str, Any]:
+    return {"key": key, "median": median, "peak_rss_mb": {"max": rss}, **extra}
+
+
+def test_the_export_goal_is_the_median_of_adjacent_export_walk_ratios(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))
+    goals = importlib.import_module("benchmarks.goals")
+    rows = [
+        export_row("export_100", 70.0, 40.0, vs_walk={"median": 0.85}),
+        export_row("walk_100", 100.0, 39.0),
+        export_row("export_1000", 78.0, 44.0, vs_walk={"median": 0.82}),
+        export_row("walk_1000", 100.0, 43.0),
+    ]
+    found = {g["key"]: g for g in goals.evaluate({"groups": [{"name": "export", "rows": rows}]})}
+    # The pairs' median (0.82), not the ratio of the medians (0.78).
+    assert found["export_throughput"]["ratio"] == 0.82
+    assert found["export_throughput"]["holds"] is True
+    assert found["export_throughput"]["detail"].endswith("; at 100: 0.85")
+    assert found["export_rss"]["ratio"] == 44.0
+    assert found["export_rss_growth"]["ratio"] == pytest.approx(1.1)
+    # A results file without the pairs falls back to the ratio of the medians.
+    for row in rows:
+        row.pop("vs_walk", None)
+    found = {g["key"]: g for g in goals.evaluate({"groups": [{"name": "export", "rows": rows}]})}
+    assert found["export_throughput"]["ratio"] == pytest.approx(0.78)
+    assert found["export_throughput"]["holds"] is False

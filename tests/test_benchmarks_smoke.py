@@ -74,10 +74,14 @@ def test_quick_run_writes_every_group_and_goal(tmp_path: Path) -> None:
     assert figures == {(f, s) for f in PAIR_GOALS for s in ("nested", "flat")}
     for pair in measured["pairs"]:
         assert len(pair["samples"]) == rounds
+        assert pair["walks"] >= 1
         assert pair["min"] <= pair["median"] <= pair["max"]
         assert pair["min"] > 0
     export_rows = next(g for g in results["groups"] if g["name"] == "export")["rows"]
     assert all(row["peak_rss_mb"]["max"] > 0 for row in export_rows)
+    exports = [r for r in export_rows if r["key"].startswith("export_") and r["key"][7:].isdigit()]
+    assert len(exports) == 2  # export_<size>, both sizes, each with its per-round ratios
+    assert all(len(row["vs_walk"]["samples"]) == len(row["samples"]) for row in exports)
     goals = {goal["key"]: goal for goal in results["goals"]}
     assert set(goals) == GOALS
     for goal in goals.values():
