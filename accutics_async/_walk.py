@@ -154,6 +154,9 @@ class Walk(Generic[T]):
         """The page at ``request``: from the fan-out if trusted, the read-ahead, or fetched now."""
         request = self.request
         assert request is not None, "take() after the walk ended"
+        # Watched from here, the consumer's task: what starts pages early runs
+        # inside a fetch's task, which must not be taken for the consumer.
+        self._watch_owner()
         self._number += 1
         fetched = await self._from_fan_out()
         if fetched is None:
@@ -307,7 +310,6 @@ class Walk(Generic[T]):
         if hash(following.url) in self._seen:
             return None  # a loop: the walk raises when it gets there, not before
         self._check_loop(following)
-        self._watch_owner()
         task = asyncio.ensure_future(self._fetch(following, self._number + 1, self.early))
         return _Ahead(following, task)
 
@@ -318,7 +320,6 @@ class Walk(Generic[T]):
             plan = plan[: self._max_pages - 1]
         if not plan:
             return False
-        self._watch_owner()
         fetch = self._fetch
         self._fan_out = FanOut(lambda r, n: fetch(r, n, None), plan, self._concurrency)
         self._expected_total = pagination.total_items
@@ -326,15 +327,25 @@ class Walk(Generic[T]):
 
     def _drop_started(self) -> None:
         """Forget what :meth:`early` started: the page read it differently after all."""
+        tasks = []
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             self._seen.discard(hash(ahead.request.url))
             ahead.task.cancel()
-            self._dropped.append(ahead.task)
+            tasks.append(ahead.task)
         fan_out, self._fan_out = self._fan_out, None
         if fan_out is not None:
-            self._dropped.extend(fan_out.stop())
+            tasks.extend(fan_out.stop())
             self._expected_total = None
+        for task in tasks:
+            # Kept (for aclose to wait for) only until the cancellation is done.
+            self._dropped.append(task)
+            task.add_done_callback(self._forget_dropped)
+
+    def _forget_dropped(self, task: asyncio.Task[Any]) -> None:
+        if task in self._dropped:
+            self._dropped.remove(task)
+        _retrieve(task)
 
     def _watch_owner(self) -> None:
         owner = asyncio.current_task()
@@ -354,6 +365,9 @@ class Walk(Generic[T]):
         tasks, self._dropped = self._dropped, []
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
+            # Not fetched after all: a task that goes on with the walk fetches
+            # it itself, and the loop guard must not take that for a loop.
+            self._seen.discard(hash(ahead.request.url))
             ahead.task.cancel()
             tasks.append(ahead.task)
         fan_out, self._fan_out = self._fan_out, None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
@@ -185,3 +186,98 @@ async def test_a_fan_out_over_records_with_unhashable_ids_hands_out_every_page()
     finally:
         await runner.cleanup()
     assert ids == [[page, i] for page in (1, 2, 3) for i in range(3)]
+
+
+# -- a consumer cancelled while it holds an item --------------------------------
+
+
+class HeldPages:
+    """A cursor listing of ten pages of 3 whose pages from ``hold_from`` on wait for ``release``."""
+
+    def __init__(self, hold_from: int) -> None:
+        self.hold_from = hold_from
+        self.release = asyncio.Event()
+        self.app = web.Application()
+        self.app.router.add_get("/v1/items", self.handle)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        page = int(request.query.get("cursor", "1"))
+        if page >= self.hold_from:
+            await self.release.wait()
+        following = page + 1 if page < 10 else None
+        link = None if following is None else f"http://{request.host}/v1/items?cursor={following}"
+        pagination = {"next_cursor": following, "next": link, "items_per_page": 3}
+        data = [{"id": f"{page}-{i}"} for i in range(3)]
+        return web.json_response({"data": data, "meta": {"pagination": pagination}})
+
+
+def fetches_in_flight() -> list[asyncio.Task[Any]]:
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if not task.done() and task.get_coro().__qualname__ == "AsyncPager._fetch"  # type: ignore[union-attr]
+    ]
+
+
+@asynccontextmanager
+async def served(held: HeldPages) -> AsyncIterator[str]:
+    runner = web.AppRunner(held.app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    finally:
+        held.release.set()
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("holding_page", [1, 2, 3])
+async def test_cancelling_a_consumer_that_holds_an_item_cancels_the_page_in_flight(
+    holding_page: int,
+) -> None:
+    held = HeldPages(hold_from=holding_page + 1)  # the page read ahead never comes
+    async with served(held) as base, AccuticsClient(token="t" * 20, base_url=base) as client:
+        items = client.paginate("items").__aiter__()  # kept alive, as a traceback would
+        holding = asyncio.Event()
+
+        async def consume() -> None:
+            async for item in items:
+                if item["id"] == f"{holding_page}-0":
+                    holding.set()
+                    await asyncio.Event().wait()
+
+        task = asyncio.create_task(consume())
+        await holding.wait()
+        assert len(fetches_in_flight()) == 1  # the page after the one held
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(50):
+            if not fetches_in_flight():
+                break
+            await asyncio.sleep(0)
+        assert fetches_in_flight() == []
+        await items.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_walk_another_task_goes_on_with_fetches_the_cancelled_page_itself() -> None:
+    held = HeldPages(hold_from=2)
+    async with served(held) as base, AccuticsClient(token="t" * 20, base_url=base) as client:
+        items = client.paginate("items").__aiter__()
+        got: list[str] = []
+        holding = asyncio.Event()
+
+        async def first() -> None:
+            async for item in items:
+                got.append(item["id"])
+                holding.set()
+                await asyncio.Event().wait()  # holds item 1; page 2 is in flight
+
+        task = asyncio.create_task(first())
+        await holding.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        held.release.set()
+        got += [item["id"] async for item in items]
+    assert got == [f"{page}-{i}" for page in range(1, 11) for i in range(3)]
