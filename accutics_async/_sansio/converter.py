@@ -7,11 +7,11 @@ how this library reads the API, and ours must not change theirs.
 from __future__ import annotations
 
 import linecache
-import types
+import weakref
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from operator import itemgetter
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 from uuid import UUID
 
 import attrs
@@ -19,9 +19,10 @@ from cattrs.gen import make_dict_structure_fn, override
 from cattrs.preconf.orjson import OrjsonConverter, make_converter
 
 from . import isotime as _isotime
+from .batch import Hooks, PageHook, make_page_hook, optional_arg
 from .models import CursorPagination, Meta, PageNumberPagination, Record
 
-__all__ = ["CONVERTER", "parse_datetime", "structure", "structure_meta"]
+__all__ = ["CONVERTER", "page_hook", "parse_datetime", "structure", "structure_meta"]
 
 T = TypeVar("T")
 
@@ -65,8 +66,20 @@ def _structure_bool(value: Any, _: Any) -> bool:
     raise TypeError(f"boolean field: expected bool, got {type(value).__name__}")
 
 
+_from_api_shape = _isotime.from_api_shape
+
+
 def parse_datetime(value: Any, _: Any = None) -> datetime:
     """Parse an ISO 8601 timestamp (see ``isotime``); ``Z`` is UTC on every Python."""
+    # The API's own shape first, tested inline (isotime.is_api_shape): this
+    # hook runs for every timestamp of every record.
+    if (
+        value.__class__ is str
+        and value[4::3] == "--T::Z"
+        and len(value) == 20
+        and value[:4].isdigit()
+    ):
+        return _from_api_shape(value)
     return _isotime.parse_datetime(_structure_str(value, None))
 
 
@@ -174,6 +187,12 @@ _INLINE_TESTS = {
     bool: _structure_bool,
 }
 
+# The hooks made below (item hooks of attrs classes, list hooks): a page of
+# such items is structured by one generated loop (batch.py) that gives what
+# they give item by item, and builds them inline.
+_GENERATED: weakref.WeakSet[Callable[[Any, Any], Any]] = weakref.WeakSet()
+_GENERATED_LISTS: weakref.WeakSet[Callable[[Any, Any], Any]] = weakref.WeakSet()
+
 
 def _is_plain_list(tp: Any) -> bool:
     """``list[X]`` for an X whose type test is inlined (``list[str]``, ``list[int]``...)."""
@@ -197,16 +216,8 @@ def _make_list_hook(tp: Any, converter: Any) -> Callable[[Any, Any], list[Any]]:
                 return value.copy()
         return [item_hook(element, kind) for element in value]
 
+    _GENERATED_LISTS.add(structure_list)
     return structure_list
-
-
-def _optional_arg(tp: Any) -> Any:
-    """``X`` for ``X | None`` / ``Optional[X]``, else ``None``."""
-    if get_origin(tp) in (Union, types.UnionType):
-        args = get_args(tp)
-        if len(args) == 2 and type(None) in args:
-            return args[0] if args[1] is type(None) else args[1]
-    return None
 
 
 def _fast_attrs(cl: Any) -> bool:
@@ -228,7 +239,7 @@ def _fast_attrs(cl: Any) -> bool:
 
 def _field_step(index: int, tp: Any, converter: Any, ns: dict[str, Any], v: str) -> str:
     """One statement that turns variable ``v`` (the JSON value) into the field's value."""
-    inner = _optional_arg(tp)
+    inner = optional_arg(tp)
     target = tp if inner is None else inner
     try:
         hook = converter.get_structure_hook(target)
@@ -272,7 +283,35 @@ def _make_fast_hook(cl: Any, converter: Any) -> Callable[[Any, Any], Any]:
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), ns)
     hook: Callable[[Any, Any], Any] = ns["structure"]
+    _GENERATED.add(hook)
     return hook
+
+
+# Per model: the item hook a page hook was made for, and the page hook. A
+# hook registered later makes cattrs build a new item hook, and so a new
+# page hook here. Bounded like _SHAPES.
+_PAGE_HOOKS: dict[Any, tuple[Callable[[Any, Any], Any], PageHook]] = {}
+
+
+def page_hook(model: Any, item: Callable[[Any, Any], Any]) -> PageHook:
+    """A function structuring a list of JSON items as ``item`` (``model``'s hook) would.
+
+    Raises whatever ``item`` would raise for an item, or another exception
+    for an item that does not fit: the caller re-runs ``item`` to tell.
+    """
+    cached = _PAGE_HOOKS.get(model)
+    if cached is not None and cached[0] is item:
+        return cached[1]
+    if item in _GENERATED:
+        page = make_page_hook(model, item, _HOOKS)
+    else:
+
+        def page(data: list[Any]) -> list[Any]:
+            return [item(value, model) for value in data]
+
+    if len(_PAGE_HOOKS) < _MAX_SHAPES:
+        _PAGE_HOOKS[model] = (item, page)
+    return page
 
 
 def _zulu(value: datetime | None) -> str | None:
@@ -346,6 +385,7 @@ def build_converter() -> OrjsonConverter:
 
 
 CONVERTER = build_converter()
+_HOOKS = Hooks(CONVERTER, _INLINE_TESTS, parse_datetime, _GENERATED, _GENERATED_LISTS)
 
 
 def structure(value: Any, model: type[T]) -> T:
