@@ -16,10 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accutics_async import DecodeError, register_structure_hook
-from accutics_async._sansio import batch, converter, structuring
+from accutics_async import DecodeError, Record, register_structure_hook
+from accutics_async._sansio import converter, generated, structuring
 from accutics_async._sansio.converter import CONVERTER, page_hook
 from accutics_async._sansio.structuring import structure_items
+from accutics_async.testing import generate_record, generate_records
 
 
 @attrs.frozen
@@ -87,15 +88,25 @@ def item_hook(cl: Any) -> Any:
 
 
 def spied(cl: Any) -> tuple[Any, list[Any]]:
-    """A page hook for ``cl`` whose per-item fallback records the items it gets."""
+    """A page hook for ``cl`` that records what it hands to a hook: ``(hook name, value)``.
+
+    The item hook is ``"item"``; the field hooks are the ``h...`` names the
+    generated code calls them by (``ha3`` the fourth field's, ...).
+    """
     handed: list[Any] = []
-    hook = item_hook(cl)
 
-    def item(value: Any, model: Any) -> Any:
-        handed.append(value)
-        return hook(value, model)
+    def spy(name: str, hook: Any) -> Any:
+        def call(value: Any, model: Any) -> Any:
+            handed.append((name, value))
+            return hook(value, model)
 
-    return batch.make_page_hook(cl, item, converter._HOOKS), handed
+        return call
+
+    page = generated.make_page_hook(cl, spy("item", item_hook(cl)), converter._HOOKS)
+    names = page.__globals__
+    for name in [name for name in names if name.startswith("h")]:
+        names[name] = spy(name, names[name])
+    return page, handed
 
 
 def outcome(call: Any) -> Any:
@@ -118,7 +129,7 @@ def test_the_page_hook_is_generated_and_takes_the_usual_shape_itself() -> None:
     assert page.__code__.co_filename == f"<accutics_async page {__name__}.Item>"
     data = [good(0), good(1), {**good(2), "maybe": 3, "later": None, "backup": good(0)["owner"]}]
     items = page(data)
-    assert handed == []
+    assert [name for name, _ in handed] == ["ha13"]  # only the optional nested object's hook
     assert items == item_by_item(data, Item)
     first = items[0]
     assert first.at == datetime(2024, 5, 1, 10, tzinfo=timezone.utc)
@@ -130,23 +141,30 @@ def test_the_page_hook_is_generated_and_takes_the_usual_shape_itself() -> None:
     assert first.extra is not items[1].extra  # the factory is called per item
 
 
+OWNER = {"id": "p", "name": "n", "seen": "2020-01-02T03:04:05+01:00"}
+
+
 @pytest.mark.parametrize(
-    ("change", "handed_whole"),
+    ("change", "hook"),
     [
-        ({"ratio": 2}, True),  # an int for a float: converted by the item hook
-        ({"at": "2024-05-01T10:00:00.5Z"}, True),  # not the API's own shape
-        ({"at": "2024-05-01 10:00"}, True),
-        ({"scores": [1, 2.5]}, False),  # the list hook converts, the rest stays inline
-        ({"owner": {"id": "p", "name": "n", "seen": "2020-01-02T03:04:05+01:00"}}, False),
+        ({"ratio": 2}, "item"),  # an int for a float: converted by the item hook
+        ({"at": "2024-05-01T10:00:00.5Z"}, "item"),  # not the API's own shape
+        ({"at": "2024-05-01 10:00"}, "item"),
+        ({"scores": [1, 2.5]}, "ha8"),  # the list hook converts, the rest stays inline
+        ({"owner": OWNER}, "ha6"),  # the nested object's hook reads the offset
+        ({"note": "n"}, None),
+        ({"note": 5}, "ha9"),  # the field's hook (it raises)
+        ({"maybe": 2, "later": "2024-05-01T10:00:00Z"}, "ha11"),
+        ({"backup": OWNER}, "ha13"),
     ],
 )
 def test_other_shapes_are_left_to_the_reference_hooks(
-    change: dict[str, Any], handed_whole: bool
+    change: dict[str, Any], hook: str | None
 ) -> None:
     page, handed = spied(Item)
     data = [good(0), {**good(1), **change}]
-    assert page(data) == item_by_item(data, Item)
-    assert handed == ([data[1]] if handed_whole else [])
+    assert outcome(lambda: page(data)) == outcome(lambda: item_by_item(data, Item))
+    assert [name for name, _ in handed] == ([hook] if hook else [])
 
 
 def test_a_float_list_of_ints_and_a_nested_offset_are_read_as_the_item_hook_reads_them() -> None:
@@ -287,3 +305,48 @@ def test_structure_items_gives_the_same_value_or_error_as_item_by_item(data: lis
         slow = outcome(lambda: structure_items(data, Item, "GET x"))
     assert fast == slow
     assert fast[0] in ("ok", "DecodeError")
+
+
+# -- Record, the library's own record class ---------------------------------------
+
+
+def test_a_page_of_records_is_read_as_record_by_record() -> None:
+    data = list(generate_records(50, seed=3))
+    assert page_hook(Record, item_hook(Record)) is converter._structure_record_page
+    records = structure_items(data, Record, "GET x")
+    assert records == item_by_item(data, Record)
+    assert records[0].inputs == {k: v for k, v in data[0].items() if k.startswith("input_")}
+    assert records[0].created_at is not None
+    assert records[0].created_at.tzinfo is timezone.utc
+
+
+record_changes = st.dictionaries(
+    st.sampled_from(
+        ["id", "created_at", "updated_at", "author", "updater", "submission", "match_status"]
+        + ["input_a", "output_b"]
+    ),
+    json_values,
+    max_size=3,
+)
+
+
+@given(st.lists(record_changes, min_size=1, max_size=3), st.booleans())
+def test_records_give_the_same_value_or_error_as_item_by_item(
+    changes: list[dict[str, Any]], drop_id: bool
+) -> None:
+    data: list[Any] = [{**generate_record(5, n), **change} for n, change in enumerate(changes)]
+    if drop_id:
+        del data[-1]["id"]
+    fast = outcome(lambda: structure_items(data, Record, "GET x"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            structuring, "page_hook", lambda model, item: lambda d: item_by_item(d, model)
+        )
+        slow = outcome(lambda: structure_items(data, Record, "GET x"))
+    assert fast == slow
+    assert fast[0] in ("ok", "DecodeError")
+
+
+def test_a_record_that_is_not_an_object_is_named() -> None:
+    with pytest.raises(DecodeError, match=r"item 1 does not fit Record: TypeError: record"):
+        structure_items([generate_record(1, 0), ["id"]], Record, "GET x")

@@ -1,31 +1,40 @@
-"""Structuring a whole page of ``model=`` items with one generated loop.
+"""The structuring code generated per attrs class: an item hook and a page hook.
 
-The converter's per-item hook for an attrs class (``converter._make_fast_hook``)
-is the reference: it gives an item's value or raises its error. The loop
-made here gives the same values for less work per item of the usual shape:
-it reads the fields whose JSON type it can test (``str``, ``int``, ...,
-timestamps, nested attrs objects, lists of scalars) with one ``itemgetter``
-call, tests those types with one tuple comparison and every timestamp of
-the API's own shape with one regular expression, and builds nested objects
-the same way inline. An item (or a nested object) not of that shape is
-handed whole to its reference hook, so it comes out as the reference makes
-it. Whatever the loop raises, the caller re-runs the page with the per-item
-hook to name the item and field (``structuring``).
+cattrs' generated hooks call a structuring function per field. The
+converter's hooks for str/int/float/bool are Python functions (they refuse
+a wrong JSON type instead of casting it), so a field would cost a call even
+when its value is already right. The item hook made here
+(:func:`make_item_hook`) inlines the type test and calls the field's hook
+only for a value that is not of the exact type (to convert it or raise the
+same error). It takes only classes whose every field it can express (fields
+in ``__init__`` under their own names, no generics: :func:`fast_attrs`);
+cattrs' own factory takes the rest. ``tests/unit/test_converter.py`` holds
+it to cattrs' own generated hook.
+
+The item hook is the reference for the page hook (:func:`make_page_hook`),
+which gives the same values for less work per item of the usual shape: it
+tests the JSON types of the fields it can (``str``, ``int``, ...,
+timestamps, nested attrs objects, lists of scalars) in one condition, every
+timestamp of the API's own shape with one regular expression, and builds
+nested objects the same way inline. An item (or a nested object) not of
+that shape is handed whole to its reference hook, so it comes out as the
+reference makes it. Whatever the loop raises, the caller re-runs the page
+with the item hook to name the item and field (``structuring``).
 """
 
 from __future__ import annotations
 
 import linecache
 import types
-from collections.abc import Callable, Collection, Mapping
-from operator import itemgetter
-from typing import Any, Union, get_args, get_origin
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
 
 from .isotime import api_shapes, from_api_shape
 
-__all__ = ["Hooks", "PageHook", "make_page_hook", "optional_arg"]
+__all__ = ["Hooks", "PageHook", "fast_attrs", "make_item_hook", "make_page_hook"]
 
 PageHook = Callable[[list[Any]], list[Any]]
 Hook = Callable[[Any, Any], Any]
@@ -60,10 +69,11 @@ class Hooks:
     scalars: Mapping[type, Hook]
     #: The timestamp hook.
     timestamp: Hook
-    #: The generated item hooks of attrs classes (what this module can inline).
-    objects: Collection[Hook]
-    #: The hooks of ``list[X]`` for a scalar X (copy when every element is an X).
-    lists: Collection[Hook]
+    #: The item hooks made by :func:`make_item_hook` (what a page hook inlines).
+    objects: weakref.WeakSet[Hook] = attrs.field(factory=weakref.WeakSet)
+    #: The converter's hooks of ``list[X]`` for a scalar X, which copy a list
+    #: whose every element is an X and convert any other element by element.
+    lists: weakref.WeakSet[Hook] = attrs.field(factory=weakref.WeakSet)
 
     def get(self, tp: Any) -> Hook:
         try:
@@ -90,8 +100,8 @@ class _Writer:
     Each variable is named by its place (``a3`` the fourth field of the
     item, ``a3_0`` the first of the object in it), and the names the code
     refers to by the variable: ``h``/``t`` its hook and type, ``k`` its
-    exact JSON type, ``d`` its default; per object ``g`` its itemgetter,
-    ``E`` the JSON types expected, ``s`` its timestamp test, ``cl`` its class.
+    exact JSON type, ``e`` that of its elements (a list), ``d`` its default;
+    per object ``s`` its timestamp test and ``cl`` its class.
     """
 
     def __init__(self, hooks: Hooks) -> None:
@@ -169,18 +179,18 @@ class _Writer:
         body = [*after, done.format(f"cl{p}({', '.join(names)})")]
         if not checked:
             return body
-        self.ns[f"E{p}"] = tuple(expected)
-        # itemgetter of one key gives the value, not a 1-tuple: wrapped then.
-        one = keys[0]
-        self.ns[f"g{p}"] = itemgetter(*keys) if len(keys) > 1 else (lambda o: (o[one],))
-        test = f"tuple(map(type, c{p})) == E{p}"
+        # One condition for the whole object: a chain of class tests reads
+        # faster than a test per field with a branch each.
+        tests = []
+        for v, kind in zip(checked, expected, strict=True):
+            self.ns[f"k{v}"] = kind
+            tests.append(f"{v}.__class__ is k{v}")
         if stamps:
             self.ns[f"s{p}"] = api_shapes(len(stamps))
-            test += f" and s{p}({' + '.join(f'c{p}[{checked.index(v)}]' for v in stamps)})"
+            tests.append(f"s{p}({' + '.join(stamps)})")
         return [
-            f"c{p} = g{p}({src})",
-            f"if {test}:",
-            f"  {', '.join(checked)}, = c{p}",
+            *(f"{v} = {src}[{key!r}]" for v, key in zip(checked, keys, strict=True)),
+            f"if {' and '.join(tests)}:",
             *_indent(body),
             "else:",
             f"  {otherwise}",
@@ -202,10 +212,10 @@ class _Writer:
     def copy_list(self, v: str, tp: Any) -> list[str]:
         # What the list hook does, inline: copied when every element is of
         # the exact type, else the hook itself (converting or raising).
-        self.ns[f"k{v}"] = get_args(tp)[0]
+        self.ns[f"e{v}"] = get_args(tp)[0]
         return [
             f"for e in {v}:",
-            f"  if e.__class__ is not k{v}:",
+            f"  if e.__class__ is not e{v}:",
             f"    {v} = h{v}({v}, t{v})",
             "    break",
             "else:",
@@ -215,6 +225,63 @@ class _Writer:
 
 def _indent(lines: list[str]) -> list[str]:
     return [f"  {line}" for line in lines]
+
+
+def fast_attrs(cl: Any) -> bool:
+    """Whether :func:`make_item_hook` can express ``cl``'s structuring."""
+    if not (isinstance(cl, type) and attrs.has(cl)):
+        return False
+    if getattr(cl, "__parameters__", None):  # a generic class: cattrs maps its type variables
+        return False
+    try:
+        fields = attrs.fields(attrs.resolve_types(cl))
+    except Exception:  # unresolvable annotations: cattrs reports them its own way
+        return False
+    return all(
+        f.init and not f.kw_only and f.alias == f.name and f.type is not None
+        and not isinstance(f.type, TypeVar)
+        for f in fields
+    )  # fmt: skip
+
+
+def _compile(source: str, filename: str, ns: dict[str, Any], name: str) -> Any:
+    # Registered with linecache so that a traceback through it shows the code.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), ns)
+    return ns[name]
+
+
+def make_item_hook(cl: Any, hooks: Hooks) -> Hook:
+    """The hook structuring one JSON object into ``cl`` (a class :func:`fast_attrs` takes).
+
+    Raises ``KeyError`` for a missing required key, and what a field's hook
+    raises for its value (``TypeError``, ``ValueError``...).
+    """
+    writer = _Writer(hooks)
+    writer.ns["cl"] = cl
+    # Fields with a default first, then the required ones, as cattrs orders
+    # them: with several bad fields the same error comes out first.
+    with_default = ["res = {}"]
+    required = []
+    names = []
+    for index, field in enumerate(attrs.fields(cl)):
+        v, key = f"a{index}", repr(field.name)
+        if field.default is attrs.NOTHING:
+            required += [f"{v} = o[{key}]", *writer.step(v, field.type)]
+            names.append(v)
+        else:
+            with_default += [f"if {key} in o:", f"  {v} = o[{key}]"]
+            with_default += [*_indent(writer.step(v, field.type)), f"  res[{key}] = {v}"]
+    if len(with_default) > 1:
+        names.append("**res")
+    else:
+        with_default = []
+    body = [*with_default, *required, f"return cl({', '.join(names)})"]
+    source = "\n".join(["def structure(o, _=None):", *_indent(body), ""])
+    filename = f"<accutics_async structure {cl.__module__}.{cl.__qualname__}>"
+    hook: Hook = _compile(source, filename, writer.ns, "structure")
+    hooks.objects.add(hook)
+    return hook
 
 
 def make_page_hook(cl: Any, item: Hook, hooks: Hooks) -> PageHook:
@@ -238,10 +305,6 @@ def make_page_hook(cl: Any, item: Hook, hooks: Hooks) -> PageHook:
         "  return out",
         "",
     ]
-    source = "\n".join(lines)
     filename = f"<accutics_async page {cl.__module__}.{cl.__qualname__}>"
-    # Registered with linecache so that a traceback through it shows the code.
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), writer.ns)
-    hook: PageHook = writer.ns["structure_page"]
+    hook: PageHook = _compile("\n".join(lines), filename, writer.ns, "structure_page")
     return hook
