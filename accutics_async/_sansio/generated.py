@@ -51,7 +51,7 @@ class _STAMP:
 _MAX_DEPTH = 3
 
 
-def optional_arg(tp: Any) -> Any:
+def _optional_arg(tp: Any) -> Any:
     """``X`` for ``X | None`` / ``Optional[X]``, else ``None``."""
     if get_origin(tp) in (Union, types.UnionType):
         args = get_args(tp)
@@ -110,7 +110,7 @@ class _Writer:
 
     def step(self, v: str, tp: Any) -> list[str]:
         """Statements turning ``v`` (a field's JSON value) into its value, as the item hook does."""
-        inner = optional_arg(tp)
+        inner = _optional_arg(tp)
         target = tp if inner is None else inner
         hook = self.hooks.get(target)
         self.ns[f"h{v}"], self.ns[f"t{v}"] = hook, target

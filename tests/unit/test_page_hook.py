@@ -322,8 +322,17 @@ def test_a_page_of_records_is_read_as_record_by_record() -> None:
 
 record_changes = st.dictionaries(
     st.sampled_from(
-        ["id", "created_at", "updated_at", "author", "updater", "submission", "match_status"]
-        + ["input_a", "output_b"]
+        [
+            "id",
+            "created_at",
+            "updated_at",
+            "author",
+            "updater",
+            "submission",
+            "match_status",
+            "input_a",
+            "output_b",
+        ]
     ),
     json_values,
     max_size=3,
