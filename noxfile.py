@@ -43,8 +43,15 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session
+def bench_goals(session: nox.Session) -> None:
+    """Only the four goal figures (adjacent pairs, both record shapes); leaves the README alone."""
+    session.install("-e", ".[bench]")
+    session.run("python", "-m", "benchmarks", "--groups", "pairs", *session.posargs)
+
+
+@nox.session
 def bench_otel(session: nox.Session) -> None:
-    """Throughput benchmarks with opentelemetry-api installed, no SDK (compare with bench)."""
+    """The goal figures and other clients with opentelemetry-api, no SDK (compare with bench)."""
     session.install("-e", ".[bench,otel]")
     # Its own results file: the bench session's results.json stays the full run's.
     session.run(
@@ -52,7 +59,7 @@ def bench_otel(session: nox.Session) -> None:
         "-m",
         "benchmarks",
         "--groups",
-        "throughput,typed",
+        "pairs,throughput",
         "--out",
         "benchmarks/results-otel.json",
         *session.posargs,

@@ -2,8 +2,11 @@
 
 Runs, prints, saves the JSON results, and rewrites the measured tables in
 ``benchmarks/README.md``: a full run of every group does that by default; a
-``--quick`` or partial run (``--groups``) leaves the file alone unless
-``--readme`` names where to write.
+``--quick`` or partial run (``--groups``, ``--figures``, ``--shapes``,
+``--rounds``) leaves the file alone unless ``--readme`` names where to write.
+
+For speed work, ``python -m benchmarks --groups pairs`` measures just the four
+goal figures (about two minutes), ``--figures dicts_seq --shapes flat`` fewer.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ import argparse
 import sys
 from pathlib import Path
 
+import attrs
 import orjson
 
 from . import readme
+from .pairs import FIGURES
 from .report import print_results
 from .runner import FULL, GROUPS, QUICK, run
+from .shapes import SHAPES
 
 
 def readme_target(args: argparse.Namespace, groups: list[str]) -> Path | None:
@@ -29,7 +35,19 @@ def readme_target(args: argparse.Namespace, groups: list[str]) -> Path | None:
         return Path(args.readme)
     if args.no_readme or args.quick or set(groups) != set(GROUPS):
         return None
+    if args.figures or args.shapes or args.rounds is not None:
+        return None
     return readme.README
+
+
+def _names(
+    parser: argparse.ArgumentParser, text: str, known: tuple[str, ...], what: str
+) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        parser.error(f"unknown {what}(s): {', '.join(unknown)} (known: {', '.join(known)})")
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +67,16 @@ def main(argv: list[str] | None = None) -> int:
         default=Path(__file__).resolve().parent / "results.json",
         help="where to write the JSON results (default: benchmarks/results.json)",
     )
+    parser.add_argument(
+        "--figures",
+        help=f"the pairs group's goal figures, a subset of {','.join(FIGURES)} (default: all)",
+    )
+    parser.add_argument(
+        "--shapes", help=f"the pairs group's record shapes, of {','.join(SHAPES)} (default: both)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, help="the pairs group's rounds (default: 9; --quick: 3)"
+    )
     parser.add_argument("--no-fsync", action="store_true", help="export without an fsync per page")
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
@@ -59,11 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     where.add_argument("--no-readme", action="store_true", help="leave every README alone")
     args = parser.parse_args(argv)
-    groups = [g.strip() for g in args.groups.split(",") if g.strip()]
-    unknown = sorted(set(groups) - set(GROUPS))
-    if unknown:
-        parser.error(f"unknown group(s): {', '.join(unknown)}")
+    groups = _names(parser, args.groups, GROUPS, "group")
     cfg = QUICK if args.quick else FULL
+    if args.figures:
+        cfg = attrs.evolve(cfg, pair_figures=tuple(_names(parser, args.figures, FIGURES, "figure")))
+    if args.shapes:
+        cfg = attrs.evolve(cfg, pair_shapes=tuple(_names(parser, args.shapes, SHAPES, "shape")))
+    if args.rounds is not None:
+        if args.rounds < 1:
+            parser.error("--rounds must be at least 1")
+        cfg = attrs.evolve(cfg, pair_rounds=args.rounds)
     if args.quick:
         groups = [g for g in groups if g != "probe"]
     target = readme_target(args, groups)

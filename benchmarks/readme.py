@@ -61,6 +61,7 @@ def update_section(path: Path, name: str, body: str) -> None:
 
 # The row each group's ratio column is taken against.
 _BASELINES = {
+    "pairs": None,
     "throughput": "raw_orjson",
     "typed": "cattrs_naive",
     "latency": None,
@@ -110,7 +111,49 @@ def machine_line(results: dict[str, Any]) -> str:
     return line
 
 
+def verdict(goal: dict[str, Any]) -> str:
+    return "held" if goal["holds"] else "falls short"
+
+
+def pair_cells(pair: dict[str, Any], rows: dict[str, Any]) -> list[str]:
+    """Figure, shape, both sides' median rates, then the pair ratio's median, min, max."""
+    return [
+        pair["figure"],
+        pair["shape"],
+        _number(rows[pair["lib"]]["median"], "records/s"),
+        _number(rows[pair["raw"]]["median"], "records/s"),
+        f"{pair['median']:.2f}",
+        f"{pair['min']:.2f}",
+        f"{pair['max']:.2f}",
+    ]
+
+
+PAIR_HEADER = ["Figure", "Shape", "Library records/s", "Raw records/s", "Ratio", "Min", "Max"]
+
+
+def pairs_table(group: dict[str, Any]) -> str:
+    rows = {row["key"]: row for row in group["rows"]}
+    lines = [
+        f"**{_cell(group['title'])}**",
+        "",
+        "| " + " | ".join(PAIR_HEADER) + " |",
+        "|---|---|" + "---:|" * (len(PAIR_HEADER) - 2),
+    ]
+    for pair in group["pairs"]:
+        lines.append("| " + " | ".join(_cell(c) for c in pair_cells(pair, rows)) + " |")
+    lines += ["", "| Figure | Library side | Raw side |", "|---|---|---|"]
+    seen = set()
+    for pair in group["pairs"]:
+        sides = tuple(rows[pair[side]]["label"].rsplit(" (", 1)[0] for side in ("lib", "raw"))
+        if (pair["figure"], sides) not in seen:
+            seen.add((pair["figure"], sides))
+            lines.append("| " + " | ".join(_cell(c) for c in (pair["figure"], *sides)) + " |")
+    return "\n".join(lines)
+
+
 def group_table(group: dict[str, Any]) -> str:
+    if "pairs" in group:
+        return pairs_table(group)
     rows = {row["key"]: row for row in group["rows"]}
     with_rss = group["name"] == "export"
     with_cpu = group["name"] == "probe"
@@ -145,16 +188,37 @@ def group_table(group: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _part(goal: dict[str, Any], shape: str) -> str:
+    for part in goal["parts"]:
+        if part["shape"] == shape:
+            return f"{part['median']:.2f} ({part['min']:.2f}-{part['max']:.2f})"
+    return ""
+
+
 def goals_table(goals: list[dict[str, Any]]) -> str:
+    """The pair goals (one column per record shape), then the others."""
+    paired = [goal for goal in goals if "parts" in goal]
+    others = [goal for goal in goals if "parts" not in goal]
     lines = ["**Goals, from the same run**", ""]
-    lines += ["| Goal | Measured | Target | |", "|---|---:|---|---|"]
-    for goal in goals:
-        verdict = "holds" if goal["holds"] else "falls short"
-        lines.append(
-            f"| {_cell(goal['label'])} | {goal['ratio']:.2f} | {goal['op']} {goal['target']:g} "
-            f"| {verdict} |"
-        )
-    return "\n".join(lines)
+    if paired:
+        shapes = list(dict.fromkeys(part["shape"] for g in paired for part in g["parts"]))
+        lines += [
+            "| Goal | " + " | ".join(f"{shape} (min-max)" for shape in shapes) + " | Target | |",
+            "|---|" + "---:|" * len(shapes) + "---|---|",
+        ]
+        for goal in paired:
+            cells = [f"`{goal['key']}`: {goal['label']}", *(_part(goal, s) for s in shapes)]
+            cells += [f"{goal['op']} {goal['target']:.2f} on each", verdict(goal)]
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("")
+    if others:
+        lines += ["| Goal | Measured | Target | |", "|---|---:|---|---|"]
+        for goal in others:
+            lines.append(
+                f"| `{goal['key']}`: {_cell(goal['label'])} | {goal['ratio']:.2f} "
+                f"| {goal['op']} {goal['target']:g} | {verdict(goal)} |"
+            )
+    return "\n".join(lines).rstrip()
 
 
 def render(results: dict[str, Any]) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .readme import ratio_text
+from .readme import PAIR_HEADER, pair_cells, ratio_text, verdict
 
 
 def _number(value: float, unit: str) -> str:
@@ -17,7 +17,19 @@ def _number(value: float, unit: str) -> str:
     return f"{value:,.0f}"
 
 
+def pairs_table(group: dict[str, Any]) -> Table:
+    rows = {row["key"]: row for row in group["rows"]}
+    table = Table(title=group["title"], title_justify="left")
+    for index, name in enumerate(PAIR_HEADER):
+        table.add_column(name, justify="left" if index < 2 else "right")
+    for pair in group["pairs"]:
+        table.add_row(*pair_cells(pair, rows))
+    return table
+
+
 def group_table(group: dict[str, Any]) -> Table:
+    if "pairs" in group:
+        return pairs_table(group)
     rows = {row["key"]: row for row in group["rows"]}
     table = Table(title=group["title"], title_justify="left")
     table.add_column("variant")
@@ -53,14 +65,24 @@ def group_table(group: dict[str, Any]) -> Table:
 
 
 def goal_lines(goals: list[dict[str, Any]]) -> list[str]:
+    """One line per goal: verdict, key, target, measured, then the label.
+
+    A pair goal's "measured" is every shape's median (min-max); it holds when
+    every shape's median meets the target.
+    """
     lines = []
     for goal in goals:
-        verdict = "holds" if goal["holds"] else "falls short"
-        value = f"{goal['ratio']:.2f}"
-        lines.append(
-            f"{verdict:>11}  {goal['label']}: {value} (goal {goal['op']} {goal['target']:g})"
-            f"  [{goal['detail']}]"
-        )
+        target = f"{goal['op']} {goal['target']:g}"
+        if "parts" in goal:
+            measured = "  ".join(
+                f"{part['shape']} {part['median']:.2f} ({part['min']:.2f}-{part['max']:.2f})"
+                for part in goal["parts"]
+            )
+            label = goal["label"]
+        else:
+            measured = f"{goal['ratio']:.2f}"
+            label = f"{goal['label']} [{goal['detail']}]"
+        lines.append(f"{verdict(goal):>11}  {goal['key']:<17} {target:<7} {measured}  {label}")
     return lines
 
 
@@ -76,6 +98,6 @@ def print_results(results: dict[str, Any], console: Console | None = None) -> No
         console.print(group_table(group))
     console.print("[bold]Goals[/bold]")
     for line in goal_lines(results["goals"]):
-        style = "green" if line.lstrip().startswith("holds") else "red"
-        console.print(line, style=style, highlight=False)
+        style = "green" if line.lstrip().startswith("held") else "red"
+        console.print(line, style=style, highlight=False, markup=False)
     console.print(f"total time {results['elapsed_s']:.0f} s")

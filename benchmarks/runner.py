@@ -1,9 +1,11 @@
 """The benchmark run: servers up, groups of variants in rounds, results and goals.
 
-Every group runs its variants in the same order in each round (A B C A B C
-...), after one untimed warm-up pass of each, so slow drifts of a shared
-machine hit all of them alike; a row reports the median of the rounds with
-the min and max. Ratios are taken between medians of the same run.
+The ``pairs`` group (the four goal figures, see ``pairs``) takes each ratio
+as the median of adjacent (library, raw) pairs. The other groups run their
+variants in the same order in each round (A B C A B C ...), after one
+untimed warm-up pass of each, so slow drifts of a shared machine hit all of
+them alike; a row reports the median of the rounds with the min and max, and
+their ratios are taken between medians of the same run.
 """
 
 from __future__ import annotations
@@ -26,17 +28,27 @@ from typing import Any
 import attrs
 import orjson
 
+from . import pairs as p
 from . import variants as v
 from .models import UserRecord
+from .shapes import SHAPES
 
 ROOT = Path(__file__).resolve().parent.parent
-GROUPS = ("probe", "throughput", "typed", "latency", "export", "import")
+GROUPS = ("pairs", "probe", "throughput", "typed", "latency", "export", "import")
 
 
 @attrs.frozen
 class Config:
     """Sizes and rounds of one run; ``QUICK`` is the smoke-test shape."""
 
+    # The goal figures: records per listing, sized so that each timed run
+    # takes about half a second or more on a 2-core machine.
+    pair_rounds: int = 9
+    pair_records: int = 100_000
+    pair_typed_records: int = 40_000
+    pair_latency_records: int = 40_000
+    pair_figures: tuple[str, ...] = p.FIGURES
+    pair_shapes: tuple[str, ...] = SHAPES
     rounds: int = 5
     throughput_records: int = 50_000
     throughput_records_1000: int = 100_000
@@ -45,6 +57,7 @@ class Config:
     latency_pages_100: int = 240
     latency_pages_1000: int = 40
     latency_concurrency: tuple[int, ...] = (1, 4, 8, 16)
+    latency_rounds: int = 3
     export_sizes: tuple[int, ...] = (100_000, 1_000_000)
     export_rounds: int = 5
     export_concurrency: int = 1
@@ -54,12 +67,17 @@ class Config:
 
 FULL = Config()
 QUICK = Config(
+    pair_rounds=3,
+    pair_records=1_000,
+    pair_typed_records=500,
+    pair_latency_records=1_600,
     rounds=2,
     throughput_records=1_000,
     throughput_records_1000=2_000,
     typed_records=500,
     latency_pages_100=8,
     latency_pages_1000=2,
+    latency_rounds=1,
     export_sizes=(1_000, 5_000),
     export_rounds=1,
     import_pairs=1,
@@ -119,8 +137,27 @@ async def rounds(
 # -- groups -------------------------------------------------------------------------
 
 
+def group_pairs(cfg: Config, base: str, slow_base: str, token: str, note: Any) -> dict[str, Any]:
+    sizes = {
+        "dicts_seq": cfg.pair_records,
+        "typed": cfg.pair_typed_records,
+        "dicts_c8": cfg.pair_records,
+        "latency_c16": cfg.pair_latency_records,
+    }
+    pairs = p.build(cfg.pair_figures, cfg.pair_shapes, sizes, base, slow_base, token)
+    measured = asyncio.run(p.measure(pairs, cfg.pair_rounds, note))
+    return {
+        "name": "pairs",
+        "title": f"The goal figures: library / raw, median of {cfg.pair_rounds} adjacent "
+        f"pairs, 100 records/page ({cfg.pair_records:,} records; typed {cfg.pair_typed_records:,}; "
+        f"20 ms latency {cfg.pair_latency_records:,})",
+        **measured,
+    }
+
+
 def group_throughput(cfg: Config, base: str, token: str) -> dict[str, Any]:
     n, n1000 = cfg.throughput_records, cfg.throughput_records_1000
+    base = f"{base}/nested"
     page = v.Target(f"{base}/{n}", token, "/records", 100)
     cursor = v.Target(f"{base}/{n}", token, "/stream/records", 100)
     big = v.Target(f"{base}/{n1000}", token, "/records", 1000)
@@ -129,8 +166,6 @@ def group_throughput(cfg: Config, base: str, token: str) -> dict[str, Any]:
         ("raw_json", "raw aiohttp + resp.json()", v.raw_aiohttp_json, page),
         ("httpx_orjson", "httpx AsyncClient + orjson", v.httpx_orjson, page),
         ("lib_seq", "paginate() dicts, sequential", v.library(), page),
-        ("raw_orjson_c8", "raw aiohttp + orjson, 8 in flight", v.raw_concurrent(8), page),
-        ("lib_c8", "paginate(concurrency=8) dicts", v.library(concurrency=8), page),
         ("raw_orjson_cursor", "raw aiohttp + orjson, cursor", v.raw_aiohttp_orjson, cursor),
         ("lib_seq_cursor", "paginate() dicts, cursor", v.library(), cursor),
         ("raw_orjson_1000", "raw aiohttp + orjson, 1000/page", v.raw_aiohttp_orjson, big),
@@ -142,25 +177,26 @@ def group_throughput(cfg: Config, base: str, token: str) -> dict[str, Any]:
     rows = asyncio.run(rounds(cases, cfg.rounds))
     return {
         "name": "throughput",
-        "title": f"Dicts, no latency: {n:,} records at 100/page "
-        f"({n1000:,} at 1000/page), records/s",
+        "title": f"Other clients and endpoints, dicts, no latency: {n:,} nested records "
+        f"at 100/page ({n1000:,} at 1000/page), records/s",
         "rows": rows,
     }
 
 
 def group_typed(cfg: Config, base: str, token: str) -> dict[str, Any]:
     n = cfg.typed_records
-    page = v.Target(f"{base}/{n}", token, "/records", 100)
+    page = v.Target(f"{base}/nested/{n}", token, "/records", 100)
     cases = [
         ("cattrs_naive", "raw aiohttp + orjson + naive cattrs (UserRecord)", None, page),
-        ("lib_record", "paginate(model=Record)", v.library(model=v.Record), page),
+        ("lib_record", "paginate(model=Record), its own class", v.library(model=v.Record), page),
         ("lib_user", "paginate(model=UserRecord)", v.library(model=UserRecord), page),
         ("raw_orjson_typed", "raw aiohttp + orjson, dicts (reference)", v.raw_aiohttp_orjson, page),
     ]
     walks = [(k, label, w or v.cattrs_loop(UserRecord), t) for k, label, w, t in cases]
     return {
         "name": "typed",
-        "title": f"Typed items: {n:,} records at 100/page, records/s",
+        "title": f"Typed items, the library's own Record too: {n:,} nested records "
+        "at 100/page, records/s",
         "rows": asyncio.run(rounds(walks, cfg.rounds)),
     }
 
@@ -168,16 +204,17 @@ def group_typed(cfg: Config, base: str, token: str) -> dict[str, Any]:
 def group_latency(cfg: Config, base: str, token: str) -> dict[str, Any]:
     cases = []
     for size, pages in ((100, cfg.latency_pages_100), (1000, cfg.latency_pages_1000)):
-        target = v.Target(f"{base}/{size * pages}", token, "/records", size)
+        target = v.Target(f"{base}/nested/{size * pages}", token, "/records", size)
         for width in cfg.latency_concurrency:
             key = f"lib_c{width}_{size}"
             cases.append((key, f"paginate(concurrency={width}), {size}/page", target, width))
     walks = [(k, label, v.library(concurrency=w), t) for k, label, t, w in cases]
     return {
         "name": "latency",
-        "title": f"{cfg.latency_ms:g} ms per page: {cfg.latency_pages_100} pages of 100, "
-        f"{cfg.latency_pages_1000} pages of 1000, pages/s",
-        "rows": asyncio.run(rounds(walks, cfg.rounds, unit="pages/s")),
+        "title": f"Scaling with concurrency, {cfg.latency_ms:g} ms per page: "
+        f"{cfg.latency_pages_100} pages of 100, {cfg.latency_pages_1000} pages of 1000, "
+        "nested records, pages/s",
+        "rows": asyncio.run(rounds(walks, cfg.latency_rounds, unit="pages/s")),
     }
 
 
@@ -208,7 +245,7 @@ def group_export(cfg: Config, base: str, token: str) -> dict[str, Any]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="accutics-bench-") as tmp:
         for size in cfg.export_sizes:
-            url = f"{base}/{size}"
+            url = f"{base}/nested/{size}"
             out = os.path.join(tmp, f"export-{size}.jsonl")
             _child("walk", url, token, cfg, out)  # warm-up (and the server's page cache)
             runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in _EXPORT_MODES}
@@ -301,7 +338,8 @@ def group_probe(cfg: Config, base: str, token: str, pid: int) -> dict[str, Any]:
     n = cfg.probe_records
     rows = []
     with fake_server(n) as (fake_base, fake_token, fake_pid):
-        servers = (("fake", fake_base, fake_token, fake_pid), ("bench", f"{base}/{n}", token, pid))
+        bench = f"{base}/nested/{n}"
+        servers = (("fake", fake_base, fake_token, fake_pid), ("bench", bench, token, pid))
         for name, url, tok, server_pid in servers:
             for path in ("/records", "/stream/records"):
                 target = v.Target(url, tok, path, 100)
@@ -352,13 +390,21 @@ def run(cfg: Config, groups: Sequence[str], progress: Any = None) -> dict[str, A
         if progress is not None:
             progress(text)
 
-    with bench_server() as (base, token, pid):
+    with contextlib.ExitStack() as stack:
+        base, token, pid = stack.enter_context(bench_server())
+        slow_base = ""
+        if "pairs" in groups or "latency" in groups:
+            slow_base, _, _ = stack.enter_context(bench_server(cfg.latency_ms))
         for name in groups:
-            if name in ("latency", "import"):
+            if name == "import":
                 continue
             note(f"running {name} ...")
-            if name == "probe":
+            if name == "pairs":
+                group = group_pairs(cfg, base, slow_base, token, note)
+            elif name == "probe":
                 group = group_probe(cfg, base, token, pid)
+            elif name == "latency":
+                group = group_latency(cfg, slow_base, token)
             else:
                 run_group = {
                     "throughput": group_throughput,
@@ -367,10 +413,6 @@ def run(cfg: Config, groups: Sequence[str], progress: Any = None) -> dict[str, A
                 }[name]
                 group = run_group(cfg, base, token)
             results["groups"].append(group)
-    if "latency" in groups:
-        note("running latency ...")
-        with bench_server(cfg.latency_ms) as (base, token, _):
-            results["groups"].append(group_latency(cfg, base, token))
     if "import" in groups:
         note("running import ...")
         results["groups"].append(group_import(cfg))

@@ -8,14 +8,17 @@ sort, stats, faults) and that costs server CPU per request; measured from
 another process with a raw aiohttp loop it serves fewer pages per second
 than a bare client can read (see ``probe_fake_server`` in ``__main__``), so
 the benchmark would measure the server. This one does almost nothing per
-request: each record is serialised once (from
-``accutics_async.testing.generate_records``: about 1 KB, 22 fields) with its
-id cut out, and a page is the splice of those bytes with unique ids, cached.
+request: each record is serialised once (the two shapes of ``shapes``:
+``nested``, the fake server's records from
+``accutics_async.testing.generate_records``, about 1.1 KB, 22 fields; and
+``flat``, the same flattened to 26 scalar fields) with its id cut out, and a
+page is the splice of those bytes with unique ids, cached.
 
-URLs: ``/v1/<total>/records?page=N&page_size=S`` (page-number, with the
-documented ``meta.pagination`` keys and absolute links) and
-``/v1/<total>/stream/records?cursor=C&page_size=S`` (cursor). ``<total>``
-picks the size of the listing, so one server serves every benchmark.
+URLs: ``/v1/<shape>/<total>/records?page=N&page_size=S`` (page-number, with
+the documented ``meta.pagination`` keys and absolute links) and
+``/v1/<shape>/<total>/stream/records?cursor=C&page_size=S`` (cursor).
+``<shape>`` is ``nested`` or ``flat`` and ``<total>`` the size of the
+listing, so one server serves every benchmark.
 """
 
 from __future__ import annotations
@@ -31,25 +34,28 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from accutics_async.testing import generate_records, make_token
+from accutics_async.testing import make_token
 
-# JWT-shaped and of a real token's length: the client scans each body for its
-# token (to redact it), and how long that takes depends on the token's length.
+from .shapes import SHAPES, records
+
+# JWT-shaped and of a real token's length (169 bytes, as a real access token's
+# header.payload.signature runs): the client scans each body for its token
+# (to redact it), and how long that takes depends on the token's length.
 TOKEN = make_token(7, "bench-user")
 POOL = 4096
 _ID_PREFIX = b'{"id":"'
 # An id with the shape and length of the UUIDs the generator makes.
 _ID_FORMAT = "00000000-0000-4000-8000-%012d"
-_CACHE_BYTES = 512 * 1024 * 1024
+_CACHE_BYTES = 1024 * 1024 * 1024
 # Bigger listings (the 1M export) are built per request: caching them would
 # only evict the pages the repeated rounds of the other groups need.
 _CACHE_MAX_TOTAL = 200_000
 
 
-def _pool() -> list[bytes]:
+def _pool(shape: str) -> list[bytes]:
     """Each pool record serialised without its id: the bytes after ``{"id":"<id>"``."""
     rests = []
-    for record in generate_records(POOL, seed=7):
+    for record in records(shape, POOL, seed=7):
         body = orjson.dumps(record)
         assert body.startswith(_ID_PREFIX)
         end = body.index(b'"', len(_ID_PREFIX))
@@ -60,13 +66,13 @@ def _pool() -> list[bytes]:
 class BenchApi:
     def __init__(self, latency: float) -> None:
         self.latency = latency
-        self.rests = _pool()
+        self.pools = {shape: _pool(shape) for shape in SHAPES}
         self.cache: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
         self.cached_bytes = 0
         self.auth = f"Bearer {TOKEN}"
 
-    def _items(self, start: int, stop: int) -> bytes:
-        rests = self.rests
+    def _items(self, shape: str, start: int, stop: int) -> bytes:
+        rests = self.pools[shape]
         parts = []
         for index in range(start, stop):
             parts.append(b'{"id":"' + (_ID_FORMAT % index).encode() + b'"' + rests[index % POOL])
@@ -86,7 +92,7 @@ class BenchApi:
             self.cached_bytes -= len(old)
         return body
 
-    async def _guard(self, request: web.Request) -> tuple[int, int] | web.Response:
+    async def _guard(self, request: web.Request) -> tuple[str, int, int] | web.Response:
         if request.headers.get("Authorization") != self.auth:
             return web.Response(
                 status=401,
@@ -98,13 +104,13 @@ class BenchApi:
             await asyncio.sleep(self.latency)
         total = int(request.match_info["total"])
         size = min(1000, max(1, int(request.query.get("page_size", "100"))))
-        return total, size
+        return request.match_info["shape"], total, size
 
     async def page_index(self, request: web.Request) -> web.StreamResponse:
         guard = await self._guard(request)
         if isinstance(guard, web.Response):
             return guard
-        total, size = guard
+        shape, total, size = guard
         page = int(request.query.get("page", "1"))
         base = f"http://{request.host}{request.path}?page_size={size}&page="
 
@@ -125,17 +131,17 @@ class BenchApi:
                     "size_param": "page_size",
                 },
             }
-            items = self._items(start, min(total, start + size))
+            items = self._items(shape, start, min(total, start + size))
             return b'{"data":[' + items + b'],"meta":' + orjson.dumps(meta) + b"}"
 
-        body = self._page(("p", total, size, page, request.host), build)
+        body = self._page(("p", total, shape, size, page, request.host), build)
         return web.Response(body=body, content_type="application/json")
 
     async def cursor_index(self, request: web.Request) -> web.StreamResponse:
         guard = await self._guard(request)
         if isinstance(guard, web.Response):
             return guard
-        total, size = guard
+        shape, total, size = guard
         cursor = request.query.get("cursor")
         # An opaque-looking cursor: the offset in hex behind a prefix.
         start = int(cursor[2:], 16) if cursor else 0
@@ -155,18 +161,19 @@ class BenchApi:
                     "size_param": "page_size",
                 },
             }
-            items = self._items(start, stop)
+            items = self._items(shape, start, stop)
             return b'{"data":[' + items + b'],"meta":' + orjson.dumps(meta) + b"}"
 
-        body = self._page(("c", total, size, start, request.host), build)
+        body = self._page(("c", total, shape, size, start, request.host), build)
         return web.Response(body=body, content_type="application/json")
 
 
 def make_app(latency: float = 0.0) -> web.Application:
     api = BenchApi(latency)
     app = web.Application()
-    app.router.add_get("/v1/{total:\\d+}/records", api.page_index)
-    app.router.add_get("/v1/{total:\\d+}/stream/records", api.cursor_index)
+    listing = "/v1/{shape:" + "|".join(SHAPES) + "}/{total:\\d+}"
+    app.router.add_get(f"{listing}/records", api.page_index)
+    app.router.add_get(f"{listing}/stream/records", api.cursor_index)
     return app
 
 
