@@ -2,39 +2,36 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from ssl import SSLContext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from ._auth import TokenProvider, TokenSource, bearer, token_of
+from ._auth import TokenProvider, TokenSource
+from ._calls import Caller
 from ._events import EventHooks
-from ._observe import Observer, retry_cause
+from ._observe import Observer
 from ._pagination import AsyncPager
-from ._retry import RetryPolicy, call_with_retries, gate_cap
+from ._retry import RetryPolicy, gate_cap
 from ._sansio.call import UNSAFE_HEADER, Call
-from ._sansio.models import Response
+from ._sansio.models import Meta, Response
 from ._sansio.protocol import (
     Params,
     PathLike,
     validate_base_url,
 )
 from ._sansio.query import Query
-from ._sansio.redact import Redactor, SecretHeaders
+from ._sansio.redact import Redactor
 from ._sansio.search import Filter, Search
 from ._sansio.timeout import Timeout, as_timeout
 from ._send import Sender
 from ._settings import check_number, check_positive, check_proxy, check_ssl
 from ._transport import Transport
 from ._version import __version__
-from .errors import (
-    AuthenticationError,
-    ConfigurationError,
-)
+from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     import aiohttp
@@ -42,8 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["AccuticsClient"]
 
 T = TypeVar("T")
-
-log = logging.getLogger("accutics_async")
 
 _DEFAULT_RETRY = RetryPolicy()
 
@@ -146,6 +141,13 @@ class AccuticsClient:
             stats=self.stats,
             on_pause=self._observer.pause,
         )
+        self._caller = Caller(
+            tokens=self._tokens,
+            sender=self._sender,
+            observer=self._observer,
+            retry=retry,
+            stats=self.stats,
+        )
 
     @staticmethod
     def default_user_agent() -> str:
@@ -243,49 +245,33 @@ class AccuticsClient:
             default_headers=self._headers,
             timeout=None if timeout is None else as_timeout(timeout),
         )
-        method, url, query = call.method, call.url, call.query
-        self.stats["requests"] += 1
-        attempt_number = 0
-        refreshed = False
-        observed = self._observer.call(method, url, query)
+        return await self._caller.run(call, deadline=deadline)
 
-        async def observed_attempt(auth: SecretHeaders, ends_at: float | None) -> Response:
-            nonlocal attempt_number
-            attempt_number += 1
-            number = attempt_number
-            # Each request on the wire is one observed attempt, the resend
-            # after a 401 included, so hooks, spans and stats agree.
-            return await observed.attempt(
-                number, lambda: self._sender.attempt(call, auth, number, ends_at)
-            )
+    async def request_page(
+        self, url: str, *, on_meta: Callable[[Meta], bool] | None = None
+    ) -> Response:
+        """GET one page of a listing, for an :class:`AsyncPager` (a ``PageSource``).
 
-        async def attempt(ends_at: float | None) -> Response:
-            nonlocal refreshed
-            auth = bearer(await self._tokens.get())
-            try:
-                return await observed_attempt(auth, ends_at)
-            except AuthenticationError:
-                if refreshed or not self._tokens.refreshable:
-                    raise
-            # The token may have expired (a JWT, during a long export): ask
-            # for a fresh one and repeat the request once with it.
-            refreshed = True
-            self.stats["token_refreshes"] += 1
-            auth = bearer(await self._tokens.refresh(token_of(auth)))
-            return await observed_attempt(auth, ends_at)
-
-        async def on_retry(exc: BaseException, sleep: float, number: int) -> None:
-            self._count_retry(exc, sleep, number)
-            await observed.retry(exc, sleep, number)
-
-        with observed:
-            return await call_with_retries(
-                attempt,
-                method=method,
-                policy=self._retry,
-                deadline=deadline,
-                on_retry=on_retry,
-            )
+        As ``request("GET", url)``, plus ``on_meta``: called with each
+        successful answer's ``meta`` as soon as it is read and checked, before
+        the page's ``data`` is decoded, so the pager can put the next page's
+        request on the wire first. If it returns true, the call gives that
+        request one event-loop turn to go out before decoding on. It must not
+        raise.
+        """
+        if self._transport.closed:
+            raise ConfigurationError("this AccuticsClient is closed")
+        call = Call.build(
+            self._base_url,
+            "GET",
+            url,
+            params=None,
+            json=None,
+            headers=None,
+            default_headers=self._headers,
+            timeout=None,
+        )
+        return await self._caller.run(call, deadline=None, on_meta=on_meta)
 
     async def get(
         self,
@@ -377,11 +363,6 @@ class AccuticsClient:
         return await self.request(
             "DELETE", path, params=params, headers=headers, timeout=timeout, deadline=deadline
         )
-
-    def _count_retry(self, exc: BaseException, sleep: float, attempt: int) -> None:
-        reason = retry_cause(exc)
-        self.stats[f"retries.{reason}"] += 1
-        log.info("retrying after %s in %.2fs (attempt %d failed)", reason, sleep, attempt)
 
     # -- pagination ------------------------------------------------------
 

@@ -13,6 +13,7 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
     Awaitable,
+    Callable,
     Iterator,
     Mapping,
     Sequence,
@@ -25,23 +26,22 @@ from weakref import WeakSet
 
 import attrs
 
-from ._fanout import FanOut
 from ._observe import Observer, Operation
-from ._sansio.models import Page, PageNumberPagination, Response
+from ._sansio.models import Meta, Page, PageNumberPagination, Response
 from ._sansio.paging import (
     PageRequest,
     WalkPosition,
     checkpoint_dict,
+    id_set,
     item_ids,
     next_request,
     position_from_checkpoint,
     query_param,
 )
-from ._sansio.protocol import PathLike
 from ._sansio.query import Query, check_count
 from ._sansio.redact import Redactor
 from ._sansio.structuring import structure_items
-from ._walk import Fetched, Walk
+from ._walk import Early, Fetched, Walk
 from .errors import AccuticsError, ConfigurationError, DecodeError, PaginationError
 
 __all__ = ["AsyncPager", "PageSource"]
@@ -53,9 +53,10 @@ U = TypeVar("U")
 class PageSource(Protocol):
     """What a pager needs of a client (:class:`AccuticsClient` is one).
 
-    One request per page, the base URL links must stay on, the client's
-    concurrency budget, its observer, and the one redactor of every token
-    it has seen.
+    One request per page (telling the pager its ``meta`` before its data is
+    decoded: see :meth:`AccuticsClient.request_page`), the base URL links
+    must stay on, the client's concurrency budget, its observer, and the one
+    redactor of every token it has seen.
     """
 
     @property
@@ -70,7 +71,9 @@ class PageSource(Protocol):
     @property
     def redactor(self) -> Redactor: ...
 
-    async def request(self, method: str, path: PathLike) -> Response: ...
+    async def request_page(
+        self, url: str, *, on_meta: Callable[[Meta], bool] | None = None
+    ) -> Response: ...
 
 
 class AsyncPager(Generic[T]):
@@ -128,7 +131,7 @@ class AsyncPager(Generic[T]):
         self._iter_stop = 0
         self._total_items: int | None = None
         self._walks: WeakSet[AsyncGenerator[Any, None]] = WeakSet()
-        self._fan_outs: set[FanOut[Fetched[T]]] = set()
+        self._live: set[Walk[Any]] = set()
 
     @property
     def query(self) -> Query:
@@ -241,8 +244,8 @@ class AsyncPager(Generic[T]):
         """Stop every walk of this pager: cancel in-flight page fetches, release connections."""
         # A walk left by `break` is finalised by the event loop a moment
         # later; its in-flight fetches are cancelled here and now.
-        for fan_out in list(self._fan_outs):
-            await fan_out.aclose()
+        for live in list(self._live):
+            await live.aclose()
         for walk in list(self._walks):
             await walk.aclose()
 
@@ -312,8 +315,8 @@ class AsyncPager(Generic[T]):
             start.request.url if start.request else None, self._concurrency
         )
 
-        def fetch(request: PageRequest, number: int) -> Awaitable[Fetched[T]]:
-            return self._fetch(request, number, span)
+        def fetch(request: PageRequest, number: int, early: Early | None) -> Awaitable[Fetched[T]]:
+            return self._fetch(request, number, span, early)
 
         walk = Walk(
             fetch,
@@ -321,7 +324,7 @@ class AsyncPager(Generic[T]):
             item_budget=item_budget,
             concurrency=self._concurrency,
             max_pages=self._query.max_pages,
-            registry=self._fan_outs,
+            registry=self._live,
             # Looked up when used: the tokens seen grow (a provider's first, a refresh).
             redact=lambda text: self._source.redactor.text(text),
         )
@@ -343,30 +346,49 @@ class AsyncPager(Generic[T]):
             span.finish(failure)
 
     async def _fetch(
-        self, request: PageRequest, number: int, span: Operation | None = None
+        self,
+        request: PageRequest,
+        number: int,
+        span: Operation | None = None,
+        early: Early | None = None,
     ) -> Fetched[T]:
         started = time.perf_counter()
+        base_url = self._source.base_url
+        read: list[tuple[Meta, PageRequest | None]] = []
+
+        def on_meta(meta: Meta) -> bool:
+            # Called with the meta alone: the next request can go out now.
+            try:
+                following = next_request(request, meta, base_url)
+            except AccuticsError:
+                return False  # raised below, from the decoded page, if it holds
+            read.append((meta, following))
+            return early is not None and early(request, meta, following)
+
+        peek = None if early is None else on_meta
         if span is None:
-            resp = await self._source.request("GET", request.url)
+            resp = await self._source.request_page(request.url)
         else:
             with span.within():  # the call's span is a child of the walk's
-                resp = await self._source.request("GET", request.url)
-        page, ids = self._page(resp, request, number)
+                resp = await self._source.request_page(request.url, on_meta=peek)
+        page, ids, distinct = self._page(resp, request, number)
         await self._source.observer.page(
             request.url, page.number, len(page.items), time.perf_counter() - started
         )
+        if read and read[-1][0] == resp.meta:
+            return Fetched(request, page, ids, distinct, read[-1][1])
         try:
-            following = next_request(request, resp.meta, self._source.base_url)
+            following = next_request(request, resp.meta, base_url)
         except AccuticsError as exc:
             # The message quotes the server's link, which could embed the token.
             self._source.redactor.exception(exc)
-            return Fetched(request, page, ids, None, exc)
-        return Fetched(request, page, ids, following)
+            return Fetched(request, page, ids, distinct, None, exc)
+        return Fetched(request, page, ids, distinct, following)
 
     def _page(
         self, resp: Response, request: PageRequest, number: int
-    ) -> tuple[Page[T], Sequence[Any]]:
-        """The page ``resp`` holds, and its items' ids where repeats are possible."""
+    ) -> tuple[Page[T], Sequence[Any], set[Any]]:
+        """The page ``resp`` holds, and its items' ids (and their set) if they can repeat."""
         data = resp.data
         if not isinstance(data, list):
             raise DecodeError(
@@ -376,11 +398,13 @@ class AsyncPager(Generic[T]):
             )
         pagination = resp.meta.pagination
         ids: Sequence[Any] = ()
+        distinct: set[Any] = set()
         if isinstance(pagination, PageNumberPagination):
             self._total_items = pagination.total_items
             # Offset pages can repeat a record when data moves; ids let the
             # walk notice. Cursor pages cannot, so they skip the cost.
             ids = item_ids(data)
+            distinct = id_set(ids)
         # Without a model the items are the JSON objects themselves (T is
         # then dict[str, Any], as paginate()'s overloads say).
         items: list[T] = (
@@ -389,4 +413,4 @@ class AsyncPager(Generic[T]):
             else structure_items(data, self._model, request.url)
         )
         page = Page(items=items, meta=resp.meta, number=request.number or number, url=request.url)
-        return page, ids
+        return page, ids, distinct

@@ -8,6 +8,7 @@ later layer ever holds a token it echoed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -17,8 +18,9 @@ from . import _retry
 from ._ratelimit import LimiterEvent, RateLimiter, SendControl
 from ._retry import RateLimitGate
 from ._sansio.call import Call
-from ._sansio.models import Response
-from ._sansio.protocol import decode_response, parse_retry_after, resolve_link
+from ._sansio.envelope import decode_response, peek_meta
+from ._sansio.models import Meta, Response
+from ._sansio.protocol import parse_retry_after, resolve_link
 from ._sansio.redact import Redactor, SecretHeaders
 from ._sansio.timeout import Timeout
 from ._transport import RawResponse, Transport
@@ -69,15 +71,33 @@ class Sender:
             self._limiter = RateLimiter(control, clock=_retry.clock, sleep=_retry.sleep)
 
     async def attempt(
-        self, call: Call, auth: SecretHeaders, attempt_number: int, ends_at: float | None
+        self,
+        call: Call,
+        auth: SecretHeaders,
+        attempt_number: int,
+        ends_at: float | None,
+        on_meta: Callable[[Meta], bool] | None = None,
     ) -> Response:
+        """One attempt's decoded answer; ``on_meta`` sees a success's ``meta`` before its ``data``.
+
+        A pager uses ``on_meta`` to start the next page's request; if it
+        says it did, this attempt yields one event-loop turn so that request
+        goes out, and the server works on it while this page's data is
+        decoded. Whatever the full decode then reads, the pager checks
+        against the ``meta`` it acted on.
+        """
         started = time.perf_counter()
         outcome = "error"
         self._stats["attempts"] += 1
         try:
             raw, final_url = await self._send_following_redirects(call, auth, ends_at)
             outcome = str(raw.status)
-            return decode_response(raw.status, raw.headers, raw.body, url=final_url)
+            meta = None
+            if on_meta is not None:
+                meta = peek_meta(raw.status, raw.body)
+                if meta is not None and on_meta(meta):
+                    await asyncio.sleep(0)
+            return decode_response(raw.status, raw.headers, raw.body, url=final_url, read_meta=meta)
         except Exception as exc:
             if outcome == "error":
                 outcome = type(exc).__name__

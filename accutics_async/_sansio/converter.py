@@ -6,22 +6,20 @@ how this library reads the API, and ours must not change theirs.
 
 from __future__ import annotations
 
-import linecache
-import types
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from operator import itemgetter
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 from uuid import UUID
 
-import attrs
 from cattrs.gen import make_dict_structure_fn, override
 from cattrs.preconf.orjson import OrjsonConverter, make_converter
 
 from . import isotime as _isotime
+from .generated import Hooks, PageHook, fast_attrs, make_item_hook, make_page_hook
 from .models import CursorPagination, Meta, PageNumberPagination, Record
 
-__all__ = ["CONVERTER", "parse_datetime", "structure", "structure_meta"]
+__all__ = ["CONVERTER", "page_hook", "parse_datetime", "structure", "structure_meta"]
 
 T = TypeVar("T")
 
@@ -65,8 +63,20 @@ def _structure_bool(value: Any, _: Any) -> bool:
     raise TypeError(f"boolean field: expected bool, got {type(value).__name__}")
 
 
+_from_api_shape = _isotime.from_api_shape
+
+
 def parse_datetime(value: Any, _: Any = None) -> datetime:
     """Parse an ISO 8601 timestamp (see ``isotime``); ``Z`` is UTC on every Python."""
+    # The API's own shape first, tested inline (isotime.is_api_shape): this
+    # hook runs for every timestamp of every record.
+    if (
+        value.__class__ is str
+        and value[4::3] == "--T::Z"
+        and len(value) == 20
+        and value[:4].isdigit()
+    ):
+        return _from_api_shape(value)
     return _isotime.parse_datetime(_structure_str(value, None))
 
 
@@ -155,18 +165,51 @@ def _structure_record(value: Any, _: Any) -> Record:
     )
 
 
-# -- generated structuring for plain attrs classes --------------------------------
-#
-# cattrs' generated hooks call a structuring function per field. Ours for
-# str/int/float/bool are Python functions (they refuse a wrong JSON type
-# instead of casting it), so a field costs a call even when its value is
-# already right. The hook made here inlines the type test and calls the
-# field's hook only for a value that is not of the exact type (to convert it
-# or raise the same error), and parses ISO timestamps with one C call. It
-# takes only classes whose every field it can express (fields in __init__
-# under their own names, no generics); cattrs' own factory takes the rest.
+_TEXT_OR_NULL = frozenset({str, type(None)})
+_PERSON_KINDS = frozenset({str, dict, type(None)})  # what _person takes
 
 
+def _structure_record_page(data: list[Any]) -> list[Record]:
+    # The record hook's work for a page, its calls inlined, for records whose
+    # fields have the JSON types the API sends; any other record is handed
+    # to the record hook whole, which converts it or raises.
+    out: list[Record] = []
+    append = out.append
+    for value in data:
+        if value.__class__ is dict:
+            get = value.get
+            rid, created, updated = get("id"), get("created_at"), get("updated_at")
+            author, updater = get("author"), get("updater")
+            submission, status = get("submission"), get("match_status")
+            if (
+                rid.__class__ is str
+                and submission.__class__ in _TEXT_OR_NULL
+                and status.__class__ in _TEXT_OR_NULL
+                and author.__class__ in _PERSON_KINDS
+                and updater.__class__ in _PERSON_KINDS
+            ):
+                inputs, pick_inputs, outputs, pick_outputs = _shape(tuple(value))
+                record = Record(
+                    rid,
+                    None if created is None else parse_datetime(created),
+                    None if updated is None else parse_datetime(updated),
+                    author,
+                    updater,
+                    submission,
+                    status,
+                    dict(zip(inputs, pick_inputs(value), strict=True)),
+                    dict(zip(outputs, pick_outputs(value), strict=True)),
+                )
+                append(record)
+                continue
+        append(_structure_record(value, Record))
+    return out
+
+
+# -- generated structuring for plain attrs classes (see generated.py) ------------
+
+# The types whose hooks refuse a wrong JSON type instead of casting it: the
+# generated hooks test these inline and call the hook only for another type.
 _INLINE_TESTS = {
     str: _structure_str,
     int: _structure_int,
@@ -181,9 +224,9 @@ def _is_plain_list(tp: Any) -> bool:
     return get_origin(tp) is list and len(args) == 1 and args[0] in _INLINE_TESTS
 
 
-def _make_list_hook(tp: Any, converter: Any) -> Callable[[Any, Any], list[Any]]:
+def _make_list_hook(tp: Any, hooks: Hooks) -> Callable[[Any, Any], list[Any]]:
     kind = get_args(tp)[0]
-    item_hook = converter.get_structure_hook(kind)
+    item_hook = hooks.converter.get_structure_hook(kind)
 
     def structure_list(value: Any, _: Any) -> list[Any]:
         # A JSON array of the right type is copied in one C call; anything
@@ -197,82 +240,37 @@ def _make_list_hook(tp: Any, converter: Any) -> Callable[[Any, Any], list[Any]]:
                 return value.copy()
         return [item_hook(element, kind) for element in value]
 
+    hooks.lists.add(structure_list)  # the page hook copies such lists inline
     return structure_list
 
 
-def _optional_arg(tp: Any) -> Any:
-    """``X`` for ``X | None`` / ``Optional[X]``, else ``None``."""
-    if get_origin(tp) in (Union, types.UnionType):
-        args = get_args(tp)
-        if len(args) == 2 and type(None) in args:
-            return args[0] if args[1] is type(None) else args[1]
-    return None
+# Per model: the item hook a page hook was made for, and the page hook. A
+# hook registered later makes cattrs build a new item hook, and so a new
+# page hook here. Bounded like _SHAPES.
+_PAGE_HOOKS: dict[Any, tuple[Callable[[Any, Any], Any], PageHook]] = {}
 
 
-def _fast_attrs(cl: Any) -> bool:
-    """Whether :func:`_make_fast_hook` can express ``cl``'s structuring."""
-    if not (isinstance(cl, type) and attrs.has(cl)):
-        return False
-    if getattr(cl, "__parameters__", None):  # a generic class: cattrs maps its type variables
-        return False
-    try:
-        fields = attrs.fields(attrs.resolve_types(cl))
-    except Exception:  # unresolvable annotations: cattrs reports them its own way
-        return False
-    return all(
-        f.init and not f.kw_only and f.alias == f.name and f.type is not None
-        and not isinstance(f.type, TypeVar)
-        for f in fields
-    )  # fmt: skip
+def page_hook(model: Any, item: Callable[[Any, Any], Any]) -> PageHook:
+    """A function structuring a list of JSON items as ``item`` (``model``'s hook) would.
 
-
-def _field_step(index: int, tp: Any, converter: Any, ns: dict[str, Any], v: str) -> str:
-    """One statement that turns variable ``v`` (the JSON value) into the field's value."""
-    inner = _optional_arg(tp)
-    target = tp if inner is None else inner
-    try:
-        hook = converter.get_structure_hook(target)
-    except RecursionError:  # a class that contains itself: look it up when used
-        hook = converter.structure
-    ns[f"h{index}"], ns[f"t{index}"] = hook, target
-    call = f"h{index}({v}, t{index})"
-    conditions = [] if inner is None else [f"{v} is not None"]
-    if target in _INLINE_TESTS and hook is _INLINE_TESTS[target]:
-        ns[f"k{index}"] = target
-        conditions.append(f"{v}.__class__ is not k{index}")
-    action = f"{v} = {call}"
-    return f"if {' and '.join(conditions)}: {action}" if conditions else action
-
-
-def _make_fast_hook(cl: Any, converter: Any) -> Callable[[Any, Any], Any]:
-    ns: dict[str, Any] = {"cl": cl}
-    # Fields with a default first, then the required ones, as cattrs orders
-    # them: with several bad fields the same error comes out first.
-    with_default = ["  res = {}"]
-    required = []
-    names = []
-    for index, field in enumerate(attrs.fields(cl)):
-        key = repr(field.name)
-        if field.default is attrs.NOTHING:
-            step = _field_step(index, field.type, converter, ns, f"a{index}")
-            required += [f"  a{index} = o[{key}]", f"  {step}"]
-            names.append(f"a{index}")
-        else:
-            step = _field_step(index, field.type, converter, ns, "v")
-            with_default += [f"  if {key} in o:", f"    v = o[{key}]", f"    {step}"]
-            with_default.append(f"    res[{key}] = v")
-    if len(with_default) > 1:
-        names.append("**res")
+    Raises whatever ``item`` would raise for an item, or another exception
+    for an item that does not fit: the caller re-runs ``item`` to tell.
+    """
+    cached = _PAGE_HOOKS.get(model)
+    if cached is not None and cached[0] is item:
+        return cached[1]
+    if item in _HOOKS.objects:
+        page = make_page_hook(model, item, _HOOKS)
+    elif item is _structure_record:
+        page = _structure_record_page
     else:
-        with_default = []
-    lines = ["def structure(o, _=None):", *with_default, *required]
-    source = "\n".join([*lines, f"  return cl({', '.join(names)})", ""])
-    filename = f"<accutics_async structure {cl.__module__}.{cl.__qualname__}>"
-    # Registered with linecache so that a traceback through it shows the code.
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), ns)
-    hook: Callable[[Any, Any], Any] = ns["structure"]
-    return hook
+
+        def page(data: list[Any]) -> list[Any]:
+            return [item(value, model) for value in data]
+
+    if len(_PAGE_HOOKS) < _MAX_SHAPES:
+        _PAGE_HOOKS[model] = (item, page)
+    return page
 
 
 def _zulu(value: datetime | None) -> str | None:
@@ -299,8 +297,8 @@ def _unstructure_record(record: Record) -> dict[str, Any]:
     return flat
 
 
-def build_converter() -> OrjsonConverter:
-    """Build the library's converter.
+def build_converter() -> tuple[OrjsonConverter, Hooks]:
+    """Build the library's converter, and what ``generated`` knows of its hooks.
 
     Starts from cattrs' orjson preconf converter without detailed validation
     (it is several times slower and our boundary adds context itself), then:
@@ -313,14 +311,15 @@ def build_converter() -> OrjsonConverter:
     - ``Record``: ``input_*``/``output_*`` keys gathered into two mappings;
       unstructured back into the API's flat shape.
     - other attrs classes: a generated hook that tests str/int/float/bool
-      values inline and parses timestamps directly (``_make_fast_hook``),
-      where the class allows it; cattrs' generated hook otherwise.
+      values inline and parses timestamps directly (``generated``), where
+      the class allows it; cattrs' generated hook otherwise.
     - ``list[str]`` (and of int, float, bool): copied at once when every
       element has the exact type, else element by element as above.
 
     Unknown keys in JSON objects are ignored everywhere (cattrs' default).
     """
     converter = make_converter(detailed_validation=False)
+    hooks = Hooks(converter, _INLINE_TESTS, parse_datetime)
     converter.register_structure_hook(str, _structure_str)
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(float, _structure_float)
@@ -328,12 +327,8 @@ def build_converter() -> OrjsonConverter:
     converter.register_structure_hook(datetime, parse_datetime)
     converter.register_structure_hook(date, _structure_date)
     converter.register_structure_hook(UUID, _structure_uuid)
-    converter.register_structure_hook_factory(
-        _is_plain_list, lambda tp: _make_list_hook(tp, converter)
-    )
-    converter.register_structure_hook_factory(
-        _fast_attrs, lambda cl: _make_fast_hook(cl, converter)
-    )
+    converter.register_structure_hook_factory(_is_plain_list, lambda tp: _make_list_hook(tp, hooks))
+    converter.register_structure_hook_factory(fast_attrs, lambda cl: make_item_hook(cl, hooks))
     converter.register_structure_hook(
         CursorPagination,
         make_dict_structure_fn(
@@ -342,10 +337,10 @@ def build_converter() -> OrjsonConverter:
     )
     converter.register_structure_hook(Record, _structure_record)
     converter.register_unstructure_hook(Record, _unstructure_record)
-    return converter
+    return converter, hooks
 
 
-CONVERTER = build_converter()
+CONVERTER, _HOOKS = build_converter()
 
 
 def structure(value: Any, model: type[T]) -> T:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice, repeat
 from typing import Any, TypeGuard, overload
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
@@ -231,23 +231,25 @@ def drift_reason(
     expected_total: int | None,
     is_last_planned: bool,
     count: int,
-    ids: Sequence[Any],
-    recent_ids: set[Any],
+    ids: set[Any],
+    recent: Iterable[set[Any]],
 ) -> str | None:
     """Why a concurrently fetched page cannot be trusted, or ``None``.
 
     Drift is a page reporting another ``total_items`` than the first page, a
     short page before the last one planned, or an id already yielded in the
     recent pages: each means records moved between the pages' fetches.
+    ``ids`` is the page's :func:`id_set`, ``recent`` the recent pages' own.
     """
     if pagination.total_items != expected_total:
         return f"total_items changed from {expected_total} to {pagination.total_items}"
     size = pagination.items_per_page
     if not is_last_planned and size is not None and count < size:
         return f"short page ({count} of {size} items) before the last"
-    for record_id in ids:
-        if record_id is not None and record_id in recent_ids:
-            return f"record {record_id!r} seen twice"
+    for seen in recent:
+        # C-level set operations: no page-sized loop, and no union per page.
+        if not seen.isdisjoint(ids):
+            return f"record {min(map(repr, seen & ids))} seen twice"
     return None
 
 

@@ -1,17 +1,9 @@
-"""Pure protocol logic: URLs, query values, envelope decoding, error mapping.
+"""Pure protocol logic: URLs, query values, the Retry-After header.
 
 Nothing here performs I/O or imports aiohttp, so every rule is unit-tested
 with recorded samples (``tests/samples/``) and no socket. The I/O side
-(``_transport``, ``_send``) hands bytes in and gets values or
-exceptions out.
-
-Bodies are parsed by ``strict_json``: orjson, but a key repeated anywhere in
-the envelope outside ``data`` (top level, ``meta``, ``meta.pagination``,
-``error``) is refused as ambiguous (``DecodeError(kind="duplicate_key")``),
-because parsers disagree on which copy wins; repeats inside the records of
-``data`` are kept, last wins, as orjson reads them (the library takes no
-decision from a record, and checking them would cost a second full parse
-of every page). That module's docstring explains how the check stays cheap.
+(``_transport``, ``_send``) hands text in and gets values or exceptions
+out. Bodies are decoded in ``envelope``.
 """
 
 from __future__ import annotations
@@ -25,26 +17,17 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeAlias
 from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit
 
-import orjson
-
 from ..errors import (
     ConfigurationError,
-    DecodeError,
     InvalidRequestError,
     UnsafeURLError,
-    error_class_for,
 )
-from .converter import structure_meta
-from .models import Meta, Response
-from .strict_json import DuplicateKeyError, load_envelope, loads_checked
 
 __all__ = [
     "Params",
     "PathLike",
-    "body_excerpt",
     "build_url",
     "check_same_origin",
-    "decode_response",
     "encode_params",
     "is_loopback_url",
     "parse_retry_after",
@@ -75,10 +58,9 @@ _ABSOLUTE = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:)?//")
 # resolve_link and build_url skip that work for it: a pager resolves and then
 # requests one such link per page.
 _PLAIN_ABSOLUTE = re.compile(
-    r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?:/[^\x00-\x20\x7f#;?]*)?(?:\?[^\x00-\x20\x7f#;]+)?"
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]+)?(?P<path>/[^\x00-\x20\x7f#;?]*)?"
+    r"(?:\?[^\x00-\x20\x7f#;]+)?"
 )
-_EXCERPT = 200
-_RETRY_AFTER_STATUSES = frozenset({429, 503})
 
 
 def validate_base_url(base_url: str | None, *, allow_insecure: bool = False) -> str:
@@ -168,6 +150,13 @@ def check_same_origin(base_url: str, url: str) -> str:
     Same origin means the same scheme (so no https-to-http downgrade), host
     and port, and no user info: the token is sent to every URL requested.
     """
+    # The usual case, a URL that starts with the base URL itself: the same
+    # origin by construction (its host ends at the "/" or "?" that follows
+    # the base here), so nothing to parse but the base, once (cached).
+    after = url[len(base_url) : len(base_url) + 1]
+    if url.startswith(base_url) and after in ("/", "?") and "@" not in base_url:
+        _base_origin(base_url)  # a malformed base raises here, as below
+        return url
     parts = _split(url)
     if parts.username is not None or parts.password is not None:
         raise UnsafeURLError(f"refusing a URL with user info: {_redact_userinfo(url)!r}")
@@ -195,13 +184,16 @@ def _check_text(what: str, *texts: str) -> None:
 
 
 def _check_segments(path: str) -> None:
-    for segment in path.split("?", 1)[0].split("/"):
-        # Unquoted first: yarl decodes "%2e%2e" to ".." and then normalises
-        # it away, which would step out of the base path just the same.
-        if unquote(segment) in (".", ".."):
-            raise InvalidRequestError(
-                f"path {path!r} has a {segment!r} segment, which would leave the base path"
-            )
+    path_part = path.split("?", 1)[0]
+    # A dot segment needs a "." (or a "%2e"): most paths have neither.
+    if "." in path_part or "%" in path_part:
+        for segment in path_part.split("/"):
+            # Unquoted first: yarl decodes "%2e%2e" to ".." and then normalises
+            # it away, which would step out of the base path just the same.
+            if unquote(segment) in (".", ".."):
+                raise InvalidRequestError(
+                    f"path {path!r} has a {segment!r} segment, which would leave the base path"
+                )
     if _UNSAFE_CHARS.search(path):
         raise InvalidRequestError(f"path {path!r} contains CR, LF or NUL")
 
@@ -225,8 +217,12 @@ def build_url(base_url: str, path: PathLike) -> str:
             _check_segments(path)
     elif _ABSOLUTE.match(path):
         _check_text("path", path)
+        plain = _PLAIN_ABSOLUTE.fullmatch(path)
+        if plain is not None:  # see _PLAIN_ABSOLUTE: its path needs no parsing either
+            _check_segments(plain["path"] or "")
+            return check_same_origin(base_url, path)
         try:
-            absolute = path if _PLAIN_ABSOLUTE.fullmatch(path) else urljoin(base_url + "/", path)
+            absolute = urljoin(base_url + "/", path)
         except ValueError as exc:
             raise UnsafeURLError(f"refusing a malformed URL ({exc}): {path!r}") from None
         _check_segments(_split(absolute).path)
@@ -310,124 +306,3 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if seconds != seconds or seconds == float("inf"):  # NaN or inf
         return None
     return max(0.0, seconds)
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    wanted = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == wanted), None)
-
-
-def body_excerpt(body: bytes, limit: int = _EXCERPT) -> str:
-    """The start of ``body`` as one line of text, for error messages."""
-    text = body[: limit * 4].decode("utf-8", errors="replace")
-    text = " ".join(text.split())
-    return text[:limit] + ("..." if len(text) > limit else "")
-
-
-def _load_json(body: bytes) -> Any:
-    # An error body with repeated keys is as ambiguous as a success body:
-    # it is then read as "not the error envelope" (status kept, code None).
-    try:
-        return loads_checked(body)
-    except ValueError:  # invalid JSON, a repeated key, or too deep to check
-        return _NOT_JSON
-
-
-_NOT_JSON: Any = object()
-
-
-def decode_response(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    *,
-    url: str = "",
-) -> Response:
-    """Decode one HTTP answer into a :class:`Response`, or raise.
-
-    2xx: the body must be the documented envelope (an object with ``data``;
-    ``meta`` optional), else ``DecodeError``; 204 has no body and gives
-    ``data=None``. Any other status raises the ``APIError`` subclass for its
-    status and error ``code`` (``errors.error_class_for``); a body that is not
-    the error envelope (a proxy's HTML page) gives ``code=None`` and the start
-    of the body as the message.
-    """
-    if 200 <= status < 300:
-        if status == 204:
-            return Response(status=status, headers=headers, data=None, meta=Meta(), url=url)
-        return _decode_success(status, headers, body, url)
-    raise _decode_error(status, headers, body)
-
-
-def _decode_success(status: int, headers: Mapping[str, str], body: bytes, url: str) -> Response:
-    def bad(kind: str, problem: str) -> DecodeError:
-        return DecodeError(
-            f"HTTP {status} response from {url or 'the API'} {problem}",
-            status=status,
-            body_start=body_excerpt(body),
-            kind=kind,
-        )
-
-    try:
-        doc = load_envelope(body)
-    except orjson.JSONDecodeError as exc:
-        # The parser's reason (bad UTF-8, depth, a number out of range, where
-        # it stopped) is the context that tells a cut body from a broken one.
-        raise bad("not_json", f"is not valid JSON ({exc}; {len(body)} bytes)") from None
-    except DuplicateKeyError as exc:
-        raise bad("duplicate_key", f"is ambiguous: {exc}") from None
-    except ValueError as exc:  # valid JSON that cannot be checked (nested too deeply)
-        raise bad("not_envelope", f"is not the documented envelope: {exc}") from None
-    if not isinstance(doc, dict) or "data" not in doc:
-        raise bad(
-            "not_envelope", "is not the documented envelope: expected a JSON object with 'data'"
-        )
-    try:
-        meta = structure_meta(doc.get("meta"))
-    except (TypeError, ValueError, KeyError) as exc:
-        raise bad("bad_meta", f"has a malformed 'meta': {exc}") from exc
-    return Response(status=status, headers=headers, data=doc["data"], meta=meta, url=url)
-
-
-def _decode_error(status: int, headers: Mapping[str, str], body: bytes) -> Exception:
-    code: str | None = None
-    message = body_excerpt(body) or f"HTTP {status} with an empty body"
-    data: Mapping[str, Any] | None = None
-    endpoint: str | None = None
-    doc = _load_json(body)
-    error = doc.get("error") if isinstance(doc, dict) else None
-    if isinstance(error, dict):
-        raw_code = error.get("code")
-        code = raw_code if isinstance(raw_code, str) else None
-        raw_message = error.get("message")
-        message = raw_message if isinstance(raw_message, str) else message
-        raw_data = error.get("data")
-        # API_BASICS.md documents error.data as an object; keep anything else
-        # rather than drop it, so nothing the server said is lost.
-        data = (
-            raw_data
-            if isinstance(raw_data, dict)
-            else (None if raw_data is None else {"value": raw_data})
-        )
-        meta = doc.get("meta")
-        raw_endpoint = meta.get("endpoint") if isinstance(meta, dict) else None
-        endpoint = raw_endpoint if isinstance(raw_endpoint, str) else None
-    # Retry-After is read on the statuses where the contract honours it; the
-    # pure function may get a plain dict, so the name is matched ignoring case.
-    retry_after = (
-        parse_retry_after(_header(headers, "Retry-After"))
-        if status in _RETRY_AFTER_STATUSES
-        else None
-    )
-    cls = error_class_for(status, code)
-    return cls(
-        message,
-        status=status,
-        code=code,
-        data=data,
-        endpoint=endpoint,
-        retry_after=retry_after,
-    )

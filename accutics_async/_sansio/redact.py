@@ -80,18 +80,22 @@ def _any_of(values: set[int], width: int) -> str:
     )
 
 
-def _hints(secret: str) -> list[str]:
-    """Regexes that find any escape spelling a character of ``secret`` (a cheap pre-test).
+def _hints(secret: str) -> list[tuple[str, str]]:
+    """``(character, regex)`` pre-tests that find any escape spelling a character of ``secret``.
 
-    Each starts with a literal (``\\u``, ``%``), which the engine searches for
-    quickly; one combined alternation would be tried at every position.
+    Every match of a regex holds its character (``\\``, ``%``, ``+``). Finding
+    one character is a ``memchr``, much faster than the regex engine's scan
+    (or ``in`` with a longer needle), and most bodies hold no ``\\`` or
+    ``%`` at all, so the regex rarely runs; one combined alternation would be
+    tried at every position.
     """
     units = {u for c in secret + "%" for u in _json_units(c)}
     octets = {b for c in secret + "%" for b in c.encode("utf-8")}
-    hints = [r"\\u" + _any_of(units, 4), "%" + _any_of(octets, 2)]
-    hints += [re.escape(_SHORT_JSON_ESCAPES[c]) for c in set(secret) & set(_SHORT_JSON_ESCAPES)]
+    hints = [("\\", r"\\u" + _any_of(units, 4)), ("%", "%" + _any_of(octets, 2))]
+    for char in sorted(set(secret) & set(_SHORT_JSON_ESCAPES)):
+        hints.append(("\\", re.escape(_SHORT_JSON_ESCAPES[char])))
     if " " in secret:
-        hints.append(r"\+")
+        hints.append(("+", r"\+"))
     return hints
 
 
@@ -110,8 +114,8 @@ class _Spellings:
         self._exact: tuple[re.Pattern[str], re.Pattern[bytes]] | None = None
         self.literal_b = secret.encode("utf-8", "surrogatepass")
         hints = _hints(secret)
-        self.hint_s = [re.compile(hint) for hint in hints]
-        self.hint_b = [re.compile(hint.encode("ascii")) for hint in hints]
+        self.hint_s = [(lead, re.compile(hint)) for lead, hint in hints]
+        self.hint_b = [(lead.encode(), re.compile(hint.encode())) for lead, hint in hints]
 
     def _patterns(self) -> tuple[re.Pattern[str], re.Pattern[bytes]]:
         if self._exact is None:
@@ -121,16 +125,21 @@ class _Spellings:
         return self._exact
 
     def text(self, value: str) -> str:
-        if self._secret not in value and not any(h.search(value) for h in self.hint_s):
-            return value
+        if self._secret not in value:
+            for lead, hint in self.hint_s:
+                if lead in value and hint.search(value):
+                    break
+            else:
+                return value
         return self._patterns()[0].sub(REDACTED, value)
 
     def bytes(self, value: bytes) -> bytes:
         if self.literal_b in value:
             value = value.replace(self.literal_b, REDACTED.encode())
-        if not any(hint.search(value) for hint in self.hint_b):
-            return value
-        return self._patterns()[1].sub(REDACTED.encode(), value)
+        for lead, hint in self.hint_b:
+            if lead in value and hint.search(value):
+                return self._patterns()[1].sub(REDACTED.encode(), value)
+        return value
 
 
 # Clients (and their token sources) built with the same token share the work.

@@ -1,6 +1,6 @@
 """Strict JSON for the envelope: orjson speed, but no ambiguous duplicate keys.
 
-Pure (no I/O); ``protocol``'s decoders call :func:`load_envelope`.
+Pure (no I/O); ``envelope``'s decoders call :func:`load_envelope` and :func:`load_meta`.
 
 Why: orjson, like most JSON parsers, silently keeps the *last* of duplicate
 keys, while other parsers keep the first. A body such as
@@ -25,10 +25,16 @@ either order (or ``{"data": D}`` alone), is split at the second key, found
 with one ``rfind``/``find`` from the near end; D and M are parsed by orjson
 separately. Each part parsing as exactly one JSON value *proves* the split
 (a wrong split leaves trailing text, which orjson refuses), so the top level
-has exactly those keys, and only the small M is parsed a second time, by
-the stdlib ``json`` module with an ``object_pairs_hook`` that sees every
-key. Any other layout is parsed whole by orjson and then checked exactly
-with the stdlib parser, once.
+has exactly those keys. M is then proved free of repeats without a second
+parse in the common case: if orjson's re-encoding of M is byte-identical
+to M's text, that text *is* the encoding of a dict, which holds each key
+once. Otherwise (other spacing, escapes, float spellings) M is parsed
+again by the stdlib ``json`` module with an ``object_pairs_hook`` that sees
+every key. Any other layout is parsed whole by orjson and then checked
+exactly with the stdlib parser, once.
+
+:func:`load_meta` reads M alone, so a pager can ask for the next page
+before the page's data is parsed; :func:`load_envelope` then reads both.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["DuplicateKeyError", "load_envelope", "loads_checked"]
+__all__ = ["DuplicateKeyError", "load_envelope", "load_meta", "loads_checked"]
 
 # RFC 8259 whitespace; ``\s`` would also take \f and \v, which JSON does not.
 _WS = frozenset(b" \t\r\n")
@@ -130,6 +136,21 @@ def _refuse_repeats(value: Any, where: str) -> None:
             stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
 
 
+def _refuse_repeats_in(text: memoryview, parsed: Any, where: str) -> None:
+    """Raise ``DuplicateKeyError`` if ``text`` (parsed as ``parsed``) repeats a key.
+
+    A canonical text needs no second parse: see the module docstring. orjson
+    refuses to encode past 254 levels, far inside MAX_CHECKED_DEPTH, so the
+    shortcut never passes a text the exact check would call too deep.
+    """
+    try:
+        if orjson.dumps(parsed) == text:
+            return
+    except orjson.JSONEncodeError:
+        pass
+    _refuse_repeats(_stdlib(text, parsed), where)
+
+
 def loads_checked(body: bytes, *, outside: str = "data") -> Any:
     """``orjson.loads(body)``, then refuse repeated keys everywhere except under ``outside``.
 
@@ -202,7 +223,33 @@ def load_envelope(body: bytes) -> Any:
             )
             if isinstance(meta, (dict, list)):
                 meta_span = second_span if first == "data" else first_span
-                _refuse_repeats(_stdlib(view[meta_span], meta), "meta")
+                _refuse_repeats_in(view[meta_span], meta, "meta")
             # The key order of the body, as orjson would have kept it.
             return {"data": data, "meta": meta} if first == "data" else {"meta": meta, "data": data}
     return loads_checked(body)
+
+
+def load_meta(body: bytes) -> Any:
+    """The envelope's ``meta`` alone, parsed and checked; ``None`` if it is not that cheap.
+
+    ``None`` when the body is not the documented layout, has no ``meta``, or
+    its ``meta`` is not one JSON value free of repeated keys: whoever asks
+    then waits for :func:`load_envelope`, which decides. A wrongly placed
+    split cannot pass here either: the span then ends in the closing
+    brackets of the objects around the key, so it is not one JSON value.
+    """
+    split = _split(body)
+    if split is None:
+        return None
+    first, first_span, second_span = split
+    span = second_span if first == "data" else first_span
+    if span is None:
+        return None
+    view = memoryview(body)[span]
+    try:
+        meta = orjson.loads(view)
+        if isinstance(meta, (dict, list)):
+            _refuse_repeats_in(view, meta, "meta")
+    except ValueError:  # not JSON, a repeated key, or too deep to check
+        return None
+    return meta

@@ -29,7 +29,8 @@ with atheris.instrument_imports(include=["accutics_async", "yarl"]):
     import yarl
 
     from accutics_async import AccuticsError, Search, SearchSyntaxError
-    from accutics_async._sansio.protocol import build_url, decode_response, resolve_link
+    from accutics_async._sansio.envelope import decode_response
+    from accutics_async._sansio.protocol import build_url, resolve_link
 
 BASE = "https://api.example.com/v1"
 CURRENT = f"{BASE}/records?page=1&page_size=100"

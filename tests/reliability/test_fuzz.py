@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 from accutics_async import AccuticsError, DecodeError, Response, Search, SearchSyntaxError
 from accutics_async._sansio.converter import structure_meta
+from accutics_async._sansio.envelope import decode_response
 from accutics_async._sansio.paging import PageRequest, next_request
-from accutics_async._sansio.protocol import build_url, decode_response, resolve_link
+from accutics_async._sansio.protocol import build_url, resolve_link
 from accutics_async._sansio.strict_json import DuplicateKeyError, load_envelope
 
 BASE = "https://api.example.com/v1"

@@ -22,9 +22,9 @@ from accutics_async import (
     PageNumberPagination,
     Response,
 )
+from accutics_async._sansio.envelope import decode_response
 from accutics_async._sansio.protocol import (
     build_url,
-    decode_response,
     encode_params,
     parse_retry_after,
     resolve_link,

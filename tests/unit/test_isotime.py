@@ -8,6 +8,7 @@ pinned to one language here.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import attrs
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from accutics_async import DecodeError
+from accutics_async._sansio import converter, isotime
 from accutics_async._sansio.isotime import parse_date, parse_datetime
 from accutics_async._sansio.structuring import structure_items
 
@@ -117,3 +119,62 @@ def test_a_model_reads_the_api_s_dates_and_names_a_bad_field() -> None:
     bad = {"starts": "2024-03-05", "ends": None, "seen": "20240305T101112Z"}
     with pytest.raises(DecodeError, match=r"item 0 .*'seen'"):
         structure_items([bad], Campaign, "GET records")
+
+
+# -- the fast paths: the API's own shape read by the C parser ---------------------
+
+
+def api_shaped() -> st.SearchStrategy[str]:
+    """Strings near ``YYYY-MM-DDTHH:MM:SSZ``: valid ones, and ones with a character changed."""
+    valid = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)).map(
+        lambda when: f"{when.year:04d}" + when.strftime("-%m-%dT%H:%M:%SZ")
+    )
+    odd = st.sampled_from("0123456789-:TtZz +.,\uff10\u0660W\x00")
+
+    @st.composite
+    def changed(draw: st.DrawFn) -> str:
+        text = list(draw(valid))
+        for _ in range(draw(st.integers(0, 3))):
+            text[draw(st.integers(0, len(text) - 1))] = draw(odd)
+        return "".join(text)
+
+    return st.one_of(valid, changed(), st.text(odd, min_size=18, max_size=22))
+
+
+def read(parse: Any, text: Any) -> Any:
+    try:
+        value = parse(text)
+    except ValueError:
+        return "ValueError"
+    return (value, value.tzinfo)
+
+
+@given(api_shaped())
+def test_the_c_parser_reads_the_api_s_shape_as_the_grammar_does(text: str) -> None:
+    # Whatever the fast path takes, the full grammar reads the same way, on
+    # the Python running this test (CI runs it on 3.10 to 3.13).
+    if isotime.is_api_shape(text):
+        assert read(isotime.from_api_shape, text) == read(isotime._parse_any, text)
+    assert read(parse_datetime, text) == read(isotime._parse_any, text)
+
+
+@given(api_shaped())
+def test_the_converter_hook_reads_what_isotime_reads(text: str) -> None:
+    assert read(converter.parse_datetime, text) == read(parse_datetime, text)
+
+
+@given(st.lists(api_shaped(), min_size=1, max_size=4))
+def test_the_many_timestamp_test_takes_only_api_shapes(texts: list[str]) -> None:
+    joined = "".join(texts)
+    ascii_year = all(text[:4].isascii() for text in texts)
+    if isotime.api_shapes(len(texts))(joined):
+        pieces = [joined[i : i + 20] for i in range(0, len(joined), 20)]
+        assert all(isotime.is_api_shape(piece) for piece in pieces)
+    elif all(map(isotime.is_api_shape, texts)):
+        assert not ascii_year
+
+
+def test_a_timestamp_hook_value_of_another_type_is_a_type_error() -> None:
+    for value in (5, None, ["2024-03-05T10:11:12Z"], b"2024-03-05T10:11:12Z"):
+        with pytest.raises(TypeError):
+            converter.parse_datetime(value)

@@ -135,8 +135,8 @@ class TestDrift:
             "expected_total": 25,
             "is_last_planned": False,
             "count": 10,
-            "ids": ["a", "b"],
-            "recent_ids": {"x"},
+            "ids": {"a", "b"},
+            "recent": [{"x"}, set()],
         }
         args.update(kw)
         return drift_reason(**args)
@@ -152,7 +152,7 @@ class TestDrift:
         assert "short page" in (self.check(count=9) or "")
 
     def test_repeated_id(self) -> None:
-        assert "seen twice" in (self.check(recent_ids={"b"}) or "")
+        assert self.check(recent=[{"x"}, {"b", "y"}]) == "record 'b' seen twice"
 
 
 class TestCheckpoint:

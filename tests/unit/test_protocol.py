@@ -30,11 +30,10 @@ from accutics_async import (
     UnprocessableEntityError,
     UnsafeURLError,
 )
+from accutics_async._sansio.envelope import body_excerpt, decode_response
 from accutics_async._sansio.protocol import (
-    body_excerpt,
     build_url,
     check_same_origin,
-    decode_response,
     encode_params,
     is_loopback_url,
     parse_retry_after,

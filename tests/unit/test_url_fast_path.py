@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from hypothesis import given
@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from accutics_async import UnsafeURLError
 from accutics_async._sansio.protocol import (
     _PLAIN_ABSOLUTE,
+    _origin,
     build_url,
     check_same_origin,
     resolve_link,
@@ -74,3 +75,36 @@ def test_the_fast_path_still_refuses_another_origin(link: str) -> None:
         resolve_link(f"{BASE}/records", link, BASE)
     with pytest.raises(UnsafeURLError):
         build_url(BASE, link)
+
+
+def slow_same_origin(base: str, url: str) -> str:
+    """check_same_origin without its shortcut for URLs that start with the base."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - urllib checks the port only when it is read
+    except ValueError as exc:  # the library's contract: UnsafeURLError
+        raise UnsafeURLError(str(exc)) from exc
+    if parts.username is not None or parts.password is not None:
+        raise UnsafeURLError("user info")
+    if _origin(url) != _origin(base):
+        raise UnsafeURLError("another origin")
+    return url
+
+
+bases = st.sampled_from(
+    [BASE, "http://127.0.0.1:8080", "https://API.example.com:443/v1", "http://u@h/v1"]
+)
+tails = st.text(alphabet="/?#@:.%2eE\\a-_", max_size=12)
+
+
+@given(bases, st.one_of(tails, st.builds(lambda t: "/" + t, tails)), st.text(max_size=8))
+def test_check_same_origin_matches_the_full_parse(base: str, tail: str, prefix: str) -> None:
+    for url in (base + tail, prefix + base + tail, base.upper() + tail):
+        assert outcome(check_same_origin, base, url) == outcome(slow_same_origin, base, url)
+
+
+@given(st.from_regex(_PLAIN_ABSOLUTE, fullmatch=True))
+def test_the_plain_form_s_path_is_the_parsed_path(link: str) -> None:
+    match = _PLAIN_ABSOLUTE.fullmatch(link)
+    assert match is not None
+    assert (match["path"] or "") == urlsplit(link).path

@@ -1,0 +1,283 @@
+"""Pipelining: the next page's request goes out as soon as this page's ``meta`` is read.
+
+A walk waiting for a page reads its ``meta`` before its data, and starts what
+follows (the read-ahead, or the fan-out after the first page) before the data
+is decoded, so the server works on the next page meanwhile. It is kept only if
+the decoded page reads the same; never more than one page ahead of the page
+being handed out, never past what is wanted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+
+from accutics_async import AccuticsClient, PageEvent, RequestEvent, RetryPolicy
+from accutics_async.testing import FakeAccuticsServer
+
+N = 95  # ten pages of 10 at page_size=10, the last one short
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[FakeAccuticsServer]:
+    async with FakeAccuticsServer(records=N, seed=5, max_page_size=50) as srv:
+        yield srv
+
+
+class Log:
+    """The order of the client's events: ``("request", n)`` per attempt, ``("page", number)``."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, int]] = []
+        self.requests = 0
+
+    def request(self, event: RequestEvent) -> None:
+        self.requests += 1
+        self.events.append(("request", self.requests))
+
+    def page(self, event: PageEvent) -> None:
+        self.events.append(("page", event.number))
+
+    def requests_before_page(self, number: int) -> int:
+        """How many requests had started when page ``number`` was handed over decoded."""
+        index = self.events.index(("page", number))
+        return sum(1 for kind, _ in self.events[:index] if kind == "request")
+
+
+def logged_client(server: FakeAccuticsServer, log: Log, **kwargs: Any) -> AccuticsClient:
+    hooks: Any = {"request": [log.request], "page": [log.page]}
+    return AccuticsClient(token=server.token, base_url=server.base_url, event_hooks=hooks, **kwargs)
+
+
+@pytest.mark.parametrize("style", ["page", "cursor"])
+async def test_the_next_request_is_out_before_this_page_is_decoded(
+    server: FakeAccuticsServer, style: str
+) -> None:
+    path = server.page_endpoint if style == "page" else server.cursor_endpoint
+    log = Log()
+    async with logged_client(server, log) as client:
+        ids = [item["id"] async for item in client.paginate(path, page_size=10)]
+        everything = [r["id"] async for r in client.paginate(path, page_size=50)]
+    assert ids == everything
+    # Page n is decoded after page n + 1 was requested; the last has no next.
+    assert [log.requests_before_page(n) for n in range(1, 11)] == [*range(2, 11), 10]
+    assert log.requests == 10 + 2
+
+
+async def test_the_fan_out_starts_from_the_first_page_s_meta(server: FakeAccuticsServer) -> None:
+    log = Log()
+    async with logged_client(server, log) as client:
+        pager = client.paginate(server.page_endpoint, page_size=10, concurrency=4)
+        ids = [item["id"] async for item in pager]
+    assert len(ids) == len(set(ids)) == N
+    # Page 1 and the first four planned pages were requested before page 1 was decoded.
+    assert log.requests_before_page(1) == 5
+    assert log.requests == 10
+
+
+async def test_a_consumer_still_reading_gets_no_second_page_ahead(
+    server: FakeAccuticsServer,
+) -> None:
+    log = Log()
+    async with logged_client(server, log) as client:
+        seen = 0
+        async for _item in client.paginate(server.cursor_endpoint, page_size=10):
+            seen += 1
+            for _ in range(20):  # the page read ahead arrives meanwhile
+                await asyncio.sleep(0)
+            pages_reached = (seen - 1) // 10 + 1
+            assert log.requests <= pages_reached + 1
+    assert seen == N
+
+
+@pytest.mark.parametrize("limit", [10, 15, 20, 25])
+async def test_nothing_is_started_early_past_what_is_wanted(
+    server: FakeAccuticsServer, limit: int
+) -> None:
+    log = Log()
+    async with logged_client(server, log) as client:
+        got = await client.paginate(server.cursor_endpoint, page_size=10).collect(limit)
+    assert len(got) == limit
+    assert log.requests == -(-limit // 10)
+
+
+# -- a page that reads differently once decoded ------------------------------
+
+
+def _page(name: str, following: str | None, base: str) -> dict[str, Any]:
+    link = None if following is None else f"{base}/pages/{following}"
+    return {
+        "data": [{"id": f"{name}-{i}"} for i in range(3)],
+        "meta": {"pagination": {"next_cursor": following, "next": link, "items_per_page": 3}},
+    }
+
+
+async def test_an_early_request_from_a_page_that_is_then_refused_is_dropped() -> None:
+    """The first answer for p1 names p2 next but its data is broken; the retry names p3.
+
+    p2 was started from the broken answer's meta and must be dropped, and
+    forgotten by the loop guard too: p3 then links to p2, which the walk must
+    still fetch and hand out, once.
+    """
+    served: list[str] = []
+    base = ""
+
+    async def handle(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        served.append(name)
+        if name == "p1" and served.count("p1") == 1:
+            good = orjson.dumps(_page("p1", "p2", base))
+            broken = good.replace(b'"p1-2"}]', b'"p1-2"},]')  # not JSON any more
+            return web.Response(body=broken, content_type="application/json")
+        following = {"p1": "p3", "p3": "p2", "p2": None}[name]
+        return web.json_response(_page(name, following, base))
+
+    app = web.Application()
+    app.router.add_get("/v1/pages/{name}", handle)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+        retry = RetryPolicy(max_attempts=2, backoff=0.001, max_backoff=0.001)
+        async with AccuticsClient(token="t" * 20, base_url=base, retry=retry) as client:
+            pager = client.paginate("pages/p1")
+            ids = [item["id"] async for item in pager]
+            checkpoint = pager.checkpoint
+    finally:
+        await runner.cleanup()
+    assert ids == [f"{page}-{i}" for page in ("p1", "p3", "p2") for i in range(3)]
+    assert checkpoint["done"] is True
+    assert served.count("p1") == 2
+    assert served.count("p3") == 1
+
+
+async def test_a_fan_out_over_records_with_unhashable_ids_hands_out_every_page() -> None:
+    """Ids that are lists cannot be compared as set members: the drift check skips them."""
+
+    async def handle(request: web.Request) -> web.Response:
+        page = int(request.query.get("page", "1"))
+        base = f"http://{request.host}/v1/items?page_size=3&page="
+        pagination = {
+            "next": f"{base}{page + 1}" if page < 3 else None,
+            "current": f"{base}{page}",
+            "items_per_page": 3,
+            "total_items": 9,
+        }
+        data = [{"id": [page, i]} for i in range(3)]
+        return web.json_response({"data": data, "meta": {"pagination": pagination}})
+
+    app = web.Application()
+    app.router.add_get("/v1/items", handle)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        base = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+        async with AccuticsClient(token="t" * 20, base_url=base) as client:
+            pager = client.paginate("items", page_size=3, concurrency=3)
+            ids = [item["id"] async for item in pager]
+    finally:
+        await runner.cleanup()
+    assert ids == [[page, i] for page in (1, 2, 3) for i in range(3)]
+
+
+# -- a consumer cancelled while it holds an item --------------------------------
+
+
+class HeldPages:
+    """A cursor listing of ten pages of 3 whose pages from ``hold_from`` on wait for ``release``."""
+
+    def __init__(self, hold_from: int) -> None:
+        self.hold_from = hold_from
+        self.release = asyncio.Event()
+        self.app = web.Application()
+        self.app.router.add_get("/v1/items", self.handle)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        page = int(request.query.get("cursor", "1"))
+        if page >= self.hold_from:
+            await self.release.wait()
+        following = page + 1 if page < 10 else None
+        link = None if following is None else f"http://{request.host}/v1/items?cursor={following}"
+        pagination = {"next_cursor": following, "next": link, "items_per_page": 3}
+        data = [{"id": f"{page}-{i}"} for i in range(3)]
+        return web.json_response({"data": data, "meta": {"pagination": pagination}})
+
+
+def fetches_in_flight() -> list[asyncio.Task[Any]]:
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if not task.done() and task.get_coro().__qualname__ == "AsyncPager._fetch"  # type: ignore[union-attr]
+    ]
+
+
+@asynccontextmanager
+async def served(held: HeldPages) -> AsyncIterator[str]:
+    runner = web.AppRunner(held.app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    finally:
+        held.release.set()
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("holding_page", [1, 2, 3])
+async def test_cancelling_a_consumer_that_holds_an_item_cancels_the_page_in_flight(
+    holding_page: int,
+) -> None:
+    held = HeldPages(hold_from=holding_page + 1)  # the page read ahead never comes
+    async with served(held) as base, AccuticsClient(token="t" * 20, base_url=base) as client:
+        items = client.paginate("items").__aiter__()  # kept alive, as a traceback would
+        holding = asyncio.Event()
+
+        async def consume() -> None:
+            async for item in items:
+                if item["id"] == f"{holding_page}-0":
+                    holding.set()
+                    await asyncio.Event().wait()
+
+        task = asyncio.create_task(consume())
+        await holding.wait()
+        assert len(fetches_in_flight()) == 1  # the page after the one held
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(50):
+            if not fetches_in_flight():
+                break
+            await asyncio.sleep(0)
+        assert fetches_in_flight() == []
+        await items.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_walk_another_task_goes_on_with_fetches_the_cancelled_page_itself() -> None:
+    held = HeldPages(hold_from=2)
+    async with served(held) as base, AccuticsClient(token="t" * 20, base_url=base) as client:
+        items = client.paginate("items").__aiter__()
+        got: list[str] = []
+        holding = asyncio.Event()
+
+        async def first() -> None:
+            async for item in items:
+                got.append(item["id"])
+                holding.set()
+                await asyncio.Event().wait()  # holds item 1; page 2 is in flight
+
+        task = asyncio.create_task(first())
+        await holding.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        held.release.set()
+        got += [item["id"] async for item in items]
+    assert got == [f"{page}-{i}" for page in range(1, 11) for i in range(3)]
