@@ -327,17 +327,7 @@ class Walk(Generic[T]):
 
     def _drop_started(self) -> None:
         """Forget what :meth:`early` started: the page read it differently after all."""
-        tasks = []
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            self._seen.discard(hash(ahead.request.url))
-            ahead.task.cancel()
-            tasks.append(ahead.task)
-        fan_out, self._fan_out = self._fan_out, None
-        if fan_out is not None:
-            tasks.extend(fan_out.stop())
-            self._expected_total = None
-        for task in tasks:
+        for task in self._detach_in_flight():
             # Kept (for aclose to wait for) only until the cancellation is done.
             self._dropped.append(task)
             task.add_done_callback(self._forget_dropped)
@@ -363,20 +353,27 @@ class Walk(Generic[T]):
     def _stop(self) -> list[asyncio.Task[Any]]:
         """Cancel every fetch in flight and forget them; return their tasks."""
         tasks, self._dropped = self._dropped, []
+        tasks += self._detach_in_flight()
+        for task in tasks:
+            # So a page that failed while nobody waited for it does not log
+            # "Task exception was never retrieved".
+            task.add_done_callback(_retrieve)
+        return tasks
+
+    def _detach_in_flight(self) -> list[asyncio.Task[Any]]:
+        """Cancel the read-ahead and the fan-out, and forget them; return their tasks."""
+        tasks = []
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
-            # Not fetched after all: a task that goes on with the walk fetches
-            # it itself, and the loop guard must not take that for a loop.
+            # Not fetched after all: if the walk goes on to that page, it
+            # fetches it itself, and the loop guard must not take that for a loop.
             self._seen.discard(hash(ahead.request.url))
             ahead.task.cancel()
             tasks.append(ahead.task)
         fan_out, self._fan_out = self._fan_out, None
         if fan_out is not None:
             tasks.extend(fan_out.stop())
-        for task in tasks:
-            # So a page that failed while nobody waited for it does not log
-            # "Task exception was never retrieved".
-            task.add_done_callback(_retrieve)
+            self._expected_total = None
         return tasks
 
     def _drift(self, fetched: Fetched[T], fan_out: FanOut[Fetched[T]]) -> str | None:

@@ -110,6 +110,18 @@ async def test_nothing_is_started_early_past_what_is_wanted(
 # -- a page that reads differently once decoded ------------------------------
 
 
+@asynccontextmanager
+async def served(app: web.Application) -> AsyncIterator[str]:
+    """Run ``app`` on 127.0.0.1; yield its ``/v1`` base URL."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
+    finally:
+        await runner.cleanup()
+
+
 def _page(name: str, following: str | None, base: str) -> dict[str, Any]:
     link = None if following is None else f"{base}/pages/{following}"
     return {
@@ -125,13 +137,13 @@ async def test_an_early_request_from_a_page_that_is_then_refused_is_dropped() ->
     forgotten by the loop guard too: p3 then links to p2, which the walk must
     still fetch and hand out, once.
     """
-    served: list[str] = []
-    base = ""
+    requested: list[str] = []
 
     async def handle(request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        served.append(name)
-        if name == "p1" and served.count("p1") == 1:
+        requested.append(name)
+        base = f"http://{request.host}/v1"
+        if name == "p1" and requested.count("p1") == 1:
             good = orjson.dumps(_page("p1", "p2", base))
             broken = good.replace(b'"p1-2"}]', b'"p1-2"},]')  # not JSON any more
             return web.Response(body=broken, content_type="application/json")
@@ -140,22 +152,18 @@ async def test_an_early_request_from_a_page_that_is_then_refused_is_dropped() ->
 
     app = web.Application()
     app.router.add_get("/v1/pages/{name}", handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-        retry = RetryPolicy(max_attempts=2, backoff=0.001, max_backoff=0.001)
-        async with AccuticsClient(token="t" * 20, base_url=base, retry=retry) as client:
-            pager = client.paginate("pages/p1")
-            ids = [item["id"] async for item in pager]
-            checkpoint = pager.checkpoint
-    finally:
-        await runner.cleanup()
+    retry = RetryPolicy(max_attempts=2, backoff=0.001, max_backoff=0.001)
+    async with (
+        served(app) as base,
+        AccuticsClient(token="t" * 20, base_url=base, retry=retry) as client,
+    ):
+        pager = client.paginate("pages/p1")
+        ids = [item["id"] async for item in pager]
+        checkpoint = pager.checkpoint
     assert ids == [f"{page}-{i}" for page in ("p1", "p3", "p2") for i in range(3)]
     assert checkpoint["done"] is True
-    assert served.count("p1") == 2
-    assert served.count("p3") == 1
+    assert requested.count("p1") == 2
+    assert requested.count("p3") == 1
 
 
 async def test_a_fan_out_over_records_with_unhashable_ids_hands_out_every_page() -> None:
@@ -175,16 +183,9 @@ async def test_a_fan_out_over_records_with_unhashable_ids_hands_out_every_page()
 
     app = web.Application()
     app.router.add_get("/v1/items", handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-        async with AccuticsClient(token="t" * 20, base_url=base) as client:
-            pager = client.paginate("items", page_size=3, concurrency=3)
-            ids = [item["id"] async for item in pager]
-    finally:
-        await runner.cleanup()
+    async with served(app) as base, AccuticsClient(token="t" * 20, base_url=base) as client:
+        pager = client.paginate("items", page_size=3, concurrency=3)
+        ids = [item["id"] async for item in pager]
     assert ids == [[page, i] for page in (1, 2, 3) for i in range(3)]
 
 
@@ -199,6 +200,15 @@ class HeldPages:
         self.release = asyncio.Event()
         self.app = web.Application()
         self.app.router.add_get("/v1/items", self.handle)
+
+    @asynccontextmanager
+    async def served(self) -> AsyncIterator[str]:
+        """:func:`served`, releasing the held pages before the server stops."""
+        async with served(self.app) as base:
+            try:
+                yield base
+            finally:
+                self.release.set()
 
     async def handle(self, request: web.Request) -> web.Response:
         page = int(request.query.get("cursor", "1"))
@@ -219,24 +229,12 @@ def fetches_in_flight() -> list[asyncio.Task[Any]]:
     ]
 
 
-@asynccontextmanager
-async def served(held: HeldPages) -> AsyncIterator[str]:
-    runner = web.AppRunner(held.app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-    finally:
-        held.release.set()
-        await runner.cleanup()
-
-
 @pytest.mark.parametrize("holding_page", [1, 2, 3])
 async def test_cancelling_a_consumer_that_holds_an_item_cancels_the_page_in_flight(
     holding_page: int,
 ) -> None:
     held = HeldPages(hold_from=holding_page + 1)  # the page read ahead never comes
-    async with served(held) as base, AccuticsClient(token="t" * 20, base_url=base) as client:
+    async with held.served() as base, AccuticsClient(token="t" * 20, base_url=base) as client:
         items = client.paginate("items").__aiter__()  # kept alive, as a traceback would
         holding = asyncio.Event()
 
@@ -262,7 +260,7 @@ async def test_cancelling_a_consumer_that_holds_an_item_cancels_the_page_in_flig
 
 async def test_a_walk_another_task_goes_on_with_fetches_the_cancelled_page_itself() -> None:
     held = HeldPages(hold_from=2)
-    async with served(held) as base, AccuticsClient(token="t" * 20, base_url=base) as client:
+    async with held.served() as base, AccuticsClient(token="t" * 20, base_url=base) as client:
         items = client.paginate("items").__aiter__()
         got: list[str] = []
         holding = asyncio.Event()
