@@ -24,6 +24,7 @@ with the item hook to name the item and field (``structuring``).
 
 from __future__ import annotations
 
+import inspect
 import linecache
 import types
 import weakref
@@ -84,6 +85,43 @@ class Hooks:
 
     def scalar(self, target: Any, hook: Hook) -> bool:
         return target in self.scalars and hook is self.scalars[target]
+
+
+def _slot_setters(cl: Any) -> list[Any] | None:
+    """Each field's slot setter, if an instance of ``cl`` can be built slot by slot.
+
+    attrs' ``__init__`` for a class like that stores each argument in its
+    slot and does nothing else: no validator, converter or init hook runs,
+    and the class has no slot but its fields'. Setting the slots directly
+    then builds the same instance without the per-field ``object.__setattr__``
+    calls (about a sixth of building a large record). For any other class
+    ``None``: the page hook calls the class.
+    """
+    init = getattr(cl, "__init__", None)
+    code = getattr(init, "__code__", None)
+    if code is None or not code.co_filename.startswith("<attrs generated"):
+        return None  # a hand-written __init__ (or none generated): call it
+    if any(hasattr(cl, name) for name in ("__attrs_pre_init__", "__attrs_post_init__")):
+        return None
+    if cl.__new__ is not object.__new__ or type(cl).__call__ is not type.__call__:
+        return None  # calling the class does more than __new__ then __init__
+    fields = attrs.fields(cl)
+    if any(f.validator is not None or f.converter is not None for f in fields):
+        return None
+    slots: set[str] = set()
+    for klass in cl.__mro__:
+        declared = klass.__dict__.get("__slots__", ())
+        slots.update((declared,) if isinstance(declared, str) else declared)
+    slots.discard("__weakref__")
+    if slots != {f.name for f in fields}:
+        return None  # a dict class, or one with a cached hash or other slots
+    setters = []
+    for f in fields:
+        descriptor = inspect.getattr_static(cl, f.name, None)
+        if not isinstance(descriptor, types.MemberDescriptorType):
+            return None
+        setters.append(descriptor.__set__)
+    return setters
 
 
 def _inlinable(cl: Any) -> bool:
@@ -176,7 +214,17 @@ class _Writer:
             elif kind is list:
                 after += self.copy_list(v, field.type)
         self.ns[f"cl{p}"] = cl
-        body = [*after, done.format(f"cl{p}({', '.join(names)})")]
+        setters = _slot_setters(cl)
+        if setters is None:
+            body = [*after, done.format(f"cl{p}({', '.join(names)})")]
+        else:
+            self.ns["new"] = object.__new__
+            made = f"{p}new"
+            body = [*after, f"{made} = new(cl{p})"]
+            for index, (v, setter) in enumerate(zip(names, setters, strict=True)):
+                self.ns[f"set{p}{index}"] = setter
+                body.append(f"set{p}{index}({made}, {v})")
+            body.append(done.format(made))
         if not checked:
             return body
         # One condition for the whole object: a chain of class tests reads

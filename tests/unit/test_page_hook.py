@@ -9,7 +9,7 @@ as structuring the page item by item did.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -359,3 +359,92 @@ def test_records_give_the_same_value_or_error_as_item_by_item(
 def test_a_record_that_is_not_an_object_is_named() -> None:
     with pytest.raises(DecodeError, match=r"item 1 does not fit Record: TypeError: record"):
         structure_items([generate_record(1, 0), ["id"]], Record, "GET x")
+
+
+# -- building instances slot by slot ------------------------------------------
+
+
+@attrs.define
+class Mutable:
+    id: str
+    count: int = 0
+
+
+@attrs.frozen
+class Validated:
+    id: str = attrs.field(validator=attrs.validators.min_len(2))
+
+
+@attrs.frozen
+class Converted:
+    id: str = attrs.field(converter=str.upper)
+
+
+@attrs.frozen
+class PostInit:
+    id: str
+    size: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "size", len(self.id))
+
+
+@attrs.frozen(cache_hash=True)
+class CachedHash:
+    id: str
+
+
+@attrs.frozen(slots=False)
+class DictClass:
+    id: str
+
+
+@attrs.frozen
+class OwnNew:
+    made: ClassVar[int] = 0
+    id: str
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> OwnNew:
+        cls.made += 1
+        return super().__new__(cls)
+
+
+def page_source(model: Any) -> str:
+    page = page_hook(model, item_hook(model))
+    return "".join(generated.linecache.getlines(page.__code__.co_filename))
+
+
+def test_a_plain_slotted_class_is_built_slot_by_slot_into_the_same_instances() -> None:
+    assert "new(cla)" in page_source(Item)  # the fast construction is the one under test
+    assert "new(cla6_)" in page_source(Item)  # and the nested object's too
+    data = [good(0), good(1)]
+    items, reference = page_hook(Item, item_hook(Item))(data), item_by_item(data, Item)
+    assert items == reference
+    assert [hash(i.owner) for i in items] == [hash(i.owner) for i in reference]
+    assert [repr(i) for i in items] == [repr(i) for i in reference]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        items[0].id = "x"  # type: ignore[misc]
+    [mutable] = structure_items([{"id": "m"}], Mutable, "GET x")
+    assert "new(cla)" in page_source(Mutable)
+    mutable.count = 3  # a mutable class stays mutable
+    assert mutable == Mutable("m", 3)
+
+
+@pytest.mark.parametrize("model", [Validated, Converted, PostInit, CachedHash, DictClass, OwnNew])
+def test_a_class_whose_init_does_more_is_called(model: Any) -> None:
+    assert generated._slot_setters(model) is None
+    source = page_source(model)
+    assert "def structure_page" in source  # a generated page hook, calling the class
+    assert "new(cla)" not in source
+
+
+def test_what_the_called_init_does_still_happens() -> None:
+    assert structure_items([{"id": "abc"}], Converted, "GET x") == [Converted("ABC")]
+    assert structure_items([{"id": "abc"}], PostInit, "GET x")[0].size == 3
+    before = OwnNew.made
+    assert structure_items([{"id": "abc"}], OwnNew, "GET x") == [OwnNew("abc")]
+    assert OwnNew.made == before + 2  # the item's, and the one compared with
+    [cached] = structure_items([{"id": "abc"}], CachedHash, "GET x")
+    assert hash(cached) == hash(CachedHash("abc"))
+    with pytest.raises(DecodeError, match="id"):
+        structure_items([{"id": "x"}], Validated, "GET x")
