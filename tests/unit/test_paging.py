@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from accutics_async import PaginationError, UnsafeURLError
 from accutics_async._sansio.converter import structure_meta
 from accutics_async._sansio.paging import (
+    PagePlan,
     PageRequest,
     WalkPosition,
     checkpoint_dict,
@@ -122,6 +126,27 @@ class TestPlan:
         pagination = page_meta(total_items=1000).pagination
         assert [r.number for r in page_plan(first, pagination, item_budget=15)] == [2]
         assert page_plan(first, pagination, item_budget=10) == []
+
+    @given(
+        query=st.lists(
+            st.tuples(st.sampled_from(["page", "page_size", "q", "p g", "é"]), st.text(max_size=5)),
+            max_size=4,
+        ),
+        param=st.sampled_from(["page", "p g", "pagina", "é"]),
+        fragment=st.sampled_from(["", "#top"]),
+        numbers=st.tuples(st.integers(0, 10**12), st.integers(0, 5)),
+    )
+    def test_each_planned_url_is_the_template_with_that_page_set(
+        self, query: list[tuple[str, str]], param: str, fragment: str, numbers: tuple[int, int]
+    ) -> None:
+        # Built from a head computed once; it must equal rebuilding each URL.
+        template = f"{BASE}/records?{urlencode(query, quote_via=quote)}{fragment}"
+        start, count = numbers
+        plan = PagePlan(template, param, range(start, start + count))
+        assert [r.url for r in plan] == [
+            with_query_param(template, param, str(n)) for n in range(start, start + count)
+        ]
+        assert [r.number for r in plan] == list(range(start, start + count))
 
     def test_no_plan_without_totals(self) -> None:
         first = PageRequest(f"{BASE}/records", 1)
