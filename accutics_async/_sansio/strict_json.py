@@ -144,7 +144,9 @@ def _refuse_repeats_in(text: memoryview, parsed: Any, where: str) -> None:
     shortcut never passes a text the exact check would call too deep.
     """
     try:
-        if orjson.dumps(parsed) == text:
+        # Against bytes, not the view: a memoryview compares byte by byte in
+        # Python's struct-unpacking loop, bytes with one memcmp.
+        if orjson.dumps(parsed) == text.tobytes():
             return
     except orjson.JSONEncodeError:
         pass
