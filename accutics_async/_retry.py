@@ -145,7 +145,7 @@ class RateLimitGate:
     those N seconds would only earn more 429s.
     """
 
-    __slots__ = ("_clock", "_on_pause", "_reopens_at")
+    __slots__ = ("_clock", "_on_pause", "_reopens_at", "ever_closed")
 
     def __init__(
         self,
@@ -157,6 +157,8 @@ class RateLimitGate:
         # Told the seconds of each wait before it starts (hooks, telemetry).
         self._on_pause = on_pause
         self._reopens_at = 0.0
+        #: Whether a pause was ever set: a gate never closed needs no waiting.
+        self.ever_closed = False
 
     def _now(self) -> float:
         return (self._clock or _clock)()
@@ -164,6 +166,7 @@ class RateLimitGate:
     def close_for(self, seconds: float) -> None:
         """Hold every request for ``seconds`` from now (never shortens a pause)."""
         self._reopens_at = max(self._reopens_at, self._now() + seconds)
+        self.ever_closed = True
 
     def remaining(self) -> float:
         """Seconds until the gate reopens (0 when open)."""

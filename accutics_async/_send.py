@@ -158,8 +158,15 @@ class Sender:
             # The 429 gate is checked only now, with the slot held: a call
             # that queued for a slot while another got a 429 must not slip
             # out before that pause is over.
-            await self._gate.wait(self._gate_cap, ends_at)
-            raw = await self._paced_send(method, url, query, headers, body, timeout)
+            gate = self._gate
+            if gate.ever_closed:
+                await gate.wait(self._gate_cap, ends_at)
+            if self._limiter is None:
+                raw = await self._transport.send(
+                    method, url, params=query, headers=headers, body=body, timeout=timeout
+                )
+            else:
+                raw = await self._paced_send(method, url, query, headers, body, timeout)
             if raw.status == 429:
                 # Closed before the slot is released, so the call queued for
                 # the slot already sees the pause.
@@ -190,12 +197,9 @@ class Sender:
         body: bytes | None,
         timeout: Timeout | None,
     ) -> RawResponse:
-        """``Transport.send``, paced by the rate limiter when there is one."""
+        """``Transport.send``, paced by the rate limiter."""
         limiter = self._limiter
-        if limiter is None:
-            return await self._transport.send(
-                method, url, params=query, headers=headers, body=body, timeout=timeout
-            )
+        assert limiter is not None
         ticket = await limiter.acquire()
         raw: RawResponse | None = None
         try:

@@ -97,6 +97,11 @@ def client_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
     )
 
 
+def _as_sent(resp: aiohttp.ClientResponse) -> bool:
+    """Whether the body is read as it was sent (no decompression inflating it)."""
+    return resp.headers.get("Content-Encoding", "identity") in ("identity", "")
+
+
 class Transport:
     """One aiohttp session (owned or borrowed) plus the in-flight limit.
 
@@ -199,7 +204,12 @@ class Transport:
                 ssl=self._ssl,
                 proxy=self._proxy,
             ) as resp:
-                return RawResponse(resp.status, resp.headers, await self._read(resp, url))
+                declared = resp.content_length
+                if declared is not None and declared <= self._max_bytes and _as_sent(resp):
+                    body = await resp.read()  # _read's first case, without its frame
+                else:
+                    body = await self._read(resp, url)
+                return RawResponse(resp.status, resp.headers, body)
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, ssl.SSLError) as exc:
             translated = _translate(exc, method, url)
             if translated is None:  # pragma: no cover - the table ends in these classes
@@ -220,10 +230,7 @@ class Transport:
         # Content-Length counts the bytes on the wire; aiohttp decompresses a
         # gzip/deflate/br body, and 1 MB of gzip can inflate to 1 GB. So the
         # declared length is trusted only for a body sent as it is.
-        if declared is not None and resp.headers.get("Content-Encoding", "identity") in (
-            "identity",
-            "",
-        ):
+        if declared is not None and _as_sent(resp):
             if declared <= self._max_bytes:
                 return await resp.read()
             raise self._too_large(url, declared)
