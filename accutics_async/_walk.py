@@ -131,6 +131,8 @@ class Walk(Generic[T]):
         self._ids_here: set[Any] = set()
         self._fan_out: FanOut[Fetched[T]] | None = None
         self._expected_total: int | None = None
+        # The page the drift check found free of the recent pages' ids.
+        self._disjoint: Fetched[T] | None = None
         self._ahead: _Ahead[T] | None = None
         # The request the walk is waiting for now: only its meta may start more.
         self._awaiting: PageRequest | None = None
@@ -208,7 +210,13 @@ class Walk(Generic[T]):
     def account(self, fetched: Fetched[T]) -> frozenset[int]:
         """The indexes of ``fetched``'s items seen in the recent pages; counts what it supplies."""
         self._ids_here = ids_here = fetched.distinct_ids
-        dups = duplicate_indexes(fetched.ids, ids_here, self._recent) if ids_here else NO_DUPLICATES
+        # A fan-out page that passed the drift check shares no id with the
+        # recent pages: no need to look again.
+        checked, self._disjoint = self._disjoint, None
+        if not ids_here or checked is fetched:
+            dups = NO_DUPLICATES
+        else:
+            dups = duplicate_indexes(fetched.ids, ids_here, self._recent)
         count = len(fetched.page.items)
         self.supplied += count - min(self.skip, count)
         if dups:
@@ -279,6 +287,8 @@ class Walk(Generic[T]):
         if fetched is not None and (
             self._expected_total is None or self._drift(fetched, fan_out) is None
         ):
+            if self._expected_total is not None:
+                self._disjoint = fetched
             return fetched
         await fan_out.aclose()
         self._fan_out = None
