@@ -101,6 +101,11 @@ def _slot_setters(cl: Any) -> list[Any] | None:
     code = getattr(init, "__code__", None)
     if code is None or not code.co_filename.startswith("<attrs generated"):
         return None  # a hand-written __init__ (or none generated): call it
+    if "_cached_setattr_get" not in code.co_names and cl.__setattr__ is not object.__setattr__:
+        # This __init__ assigns through the class's own __setattr__ (a
+        # mutable class's, or a base's): only calling it does what that does.
+        # attrs' frozen and on_setattr inits bind object.__setattr__ instead.
+        return None
     if any(hasattr(cl, name) for name in ("__attrs_pre_init__", "__attrs_post_init__")):
         return None
     if cl.__new__ is not object.__new__ or type(cl).__call__ is not type.__call__:

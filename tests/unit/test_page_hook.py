@@ -409,6 +409,26 @@ class OwnNew:
         return super().__new__(cls)
 
 
+@attrs.define
+class OwnSetattr:
+    id: str
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value.strip() if isinstance(value, str) else value)
+
+
+class LowerCasing:
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value.lower() if isinstance(value, str) else value)
+
+
+@attrs.define
+class InheritedSetattr(LowerCasing):
+    id: str
+
+
 def page_source(model: Any) -> str:
     page = page_hook(model, item_hook(model))
     return "".join(generated.linecache.getlines(page.__code__.co_filename))
@@ -430,7 +450,10 @@ def test_a_plain_slotted_class_is_built_slot_by_slot_into_the_same_instances() -
     assert mutable == Mutable("m", 3)
 
 
-@pytest.mark.parametrize("model", [Validated, Converted, PostInit, CachedHash, DictClass, OwnNew])
+@pytest.mark.parametrize(
+    "model",
+    [Validated, Converted, PostInit, CachedHash, DictClass, OwnNew, OwnSetattr, InheritedSetattr],
+)
 def test_a_class_whose_init_does_more_is_called(model: Any) -> None:
     assert generated._slot_setters(model) is None
     source = page_source(model)
@@ -441,6 +464,8 @@ def test_a_class_whose_init_does_more_is_called(model: Any) -> None:
 def test_what_the_called_init_does_still_happens() -> None:
     assert structure_items([{"id": "abc"}], Converted, "GET x") == [Converted("ABC")]
     assert structure_items([{"id": "abc"}], PostInit, "GET x")[0].size == 3
+    assert structure_items([{"id": " a "}], OwnSetattr, "GET x")[0].id == "a"
+    assert structure_items([{"id": "ABC"}], InheritedSetattr, "GET x")[0].id == "abc"
     before = OwnNew.made
     assert structure_items([{"id": "abc"}], OwnNew, "GET x") == [OwnNew("abc")]
     assert OwnNew.made == before + 2  # the item's, and the one compared with
