@@ -97,22 +97,9 @@ def _slot_setters(cl: Any) -> list[Any] | None:
     calls (about a sixth of building a large record). For any other class
     ``None``: the page hook calls the class.
     """
-    init = getattr(cl, "__init__", None)
-    code = getattr(init, "__code__", None)
-    if code is None or not code.co_filename.startswith("<attrs generated"):
-        return None  # a hand-written __init__ (or none generated): call it
-    if "_cached_setattr_get" not in code.co_names and cl.__setattr__ is not object.__setattr__:
-        # This __init__ assigns through the class's own __setattr__ (a
-        # mutable class's, or a base's): only calling it does what that does.
-        # attrs' frozen and on_setattr inits bind object.__setattr__ instead.
+    if not _init_only_stores(cl):
         return None
-    if any(hasattr(cl, name) for name in ("__attrs_pre_init__", "__attrs_post_init__")):
-        return None
-    if cl.__new__ is not object.__new__ or type(cl).__call__ is not type.__call__:
-        return None  # calling the class does more than __new__ then __init__
     fields = attrs.fields(cl)
-    if any(f.validator is not None or f.converter is not None for f in fields):
-        return None
     slots: set[str] = set()
     for klass in cl.__mro__:
         declared = klass.__dict__.get("__slots__", ())
@@ -127,6 +114,23 @@ def _slot_setters(cl: Any) -> list[Any] | None:
             return None
         setters.append(descriptor.__set__)
     return setters
+
+
+def _init_only_stores(cl: Any) -> bool:
+    """Whether calling ``cl`` is ``object.__new__`` and attrs' own __init__ storing each field."""
+    code = getattr(getattr(cl, "__init__", None), "__code__", None)
+    if code is None or not code.co_filename.startswith("<attrs generated"):
+        return False  # a hand-written __init__ (or none generated): call it
+    if "_cached_setattr_get" not in code.co_names and cl.__setattr__ is not object.__setattr__:
+        # This __init__ assigns through the class's own __setattr__ (a
+        # mutable class's, or a base's): only calling it does what that does.
+        # attrs' frozen and on_setattr inits bind object.__setattr__ instead.
+        return False
+    if any(hasattr(cl, name) for name in ("__attrs_pre_init__", "__attrs_post_init__")):
+        return False
+    if cl.__new__ is not object.__new__ or type(cl).__call__ is not type.__call__:
+        return False  # calling the class does more than __new__ then __init__
+    return not any(f.validator is not None or f.converter is not None for f in attrs.fields(cl))
 
 
 def _inlinable(cl: Any) -> bool:
