@@ -145,7 +145,7 @@ class RateLimitGate:
     those N seconds would only earn more 429s.
     """
 
-    __slots__ = ("_clock", "_on_pause", "_reopens_at", "ever_closed")
+    __slots__ = ("_clock", "_on_pause", "_reopens_at")
 
     def __init__(
         self,
@@ -156,20 +156,27 @@ class RateLimitGate:
         self._clock = clock
         # Told the seconds of each wait before it starts (hooks, telemetry).
         self._on_pause = on_pause
-        self._reopens_at = 0.0
-        #: Whether a pause was ever set: a gate never closed needs no waiting.
-        self.ever_closed = False
+        # None until the first pause: a fake clock may sit at any time, 0 included.
+        self._reopens_at: float | None = None
 
     def _now(self) -> float:
         return (self._clock or _clock)()
 
+    @property
+    def ever_closed(self) -> bool:
+        """Whether a pause was ever set: a gate never closed needs no waiting."""
+        return self._reopens_at is not None
+
     def close_for(self, seconds: float) -> None:
         """Hold every request for ``seconds`` from now (never shortens a pause)."""
-        self._reopens_at = max(self._reopens_at, self._now() + seconds)
-        self.ever_closed = True
+        reopens_at = self._now() + seconds
+        if self._reopens_at is None or reopens_at > self._reopens_at:
+            self._reopens_at = reopens_at
 
     def remaining(self) -> float:
         """Seconds until the gate reopens (0 when open)."""
+        if self._reopens_at is None:
+            return 0.0
         return max(0.0, self._reopens_at - self._now())
 
     async def wait(self, cap: float, ends_at: float | None = None) -> None:
