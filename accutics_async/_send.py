@@ -161,12 +161,13 @@ class Sender:
             gate = self._gate
             if gate.ever_closed:
                 await gate.wait(self._gate_cap, ends_at)
-            if self._limiter is None:
+            limiter = self._limiter
+            if limiter is None:
                 raw = await self._transport.send(
                     method, url, params=query, headers=headers, body=body, timeout=timeout
                 )
             else:
-                raw = await self._paced_send(method, url, query, headers, body, timeout)
+                raw = await self._paced_send(limiter, method, url, query, headers, body, timeout)
             if raw.status == 429:
                 # Closed before the slot is released, so the call queued for
                 # the slot already sees the pause.
@@ -190,6 +191,7 @@ class Sender:
 
     async def _paced_send(
         self,
+        limiter: RateLimiter,
         method: str,
         url: str,
         query: Sequence[tuple[str, str]],
@@ -197,9 +199,7 @@ class Sender:
         body: bytes | None,
         timeout: Timeout | None,
     ) -> RawResponse:
-        """``Transport.send``, paced by the rate limiter."""
-        limiter = self._limiter
-        assert limiter is not None
+        """``Transport.send``, paced by ``limiter``."""
         ticket = await limiter.acquire()
         raw: RawResponse | None = None
         try:

@@ -204,12 +204,7 @@ class Transport:
                 ssl=self._ssl,
                 proxy=self._proxy,
             ) as resp:
-                declared = resp.content_length
-                if declared is not None and declared <= self._max_bytes and _as_sent(resp):
-                    body = await resp.read()  # _read's first case, without its frame
-                else:
-                    body = await self._read(resp, url)
-                return RawResponse(resp.status, resp.headers, body)
+                return RawResponse(resp.status, resp.headers, await self._read(resp, url))
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, ssl.SSLError) as exc:
             translated = _translate(exc, method, url)
             if translated is None:  # pragma: no cover - the table ends in these classes
