@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 import pytest
 from aiohttp import web
+from loopback_support import serve_app
 
 from accutics_async import AccuticsClient, RetryPolicy, Timeout, TransportError
 
@@ -22,22 +24,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @pytest.fixture
 async def serve() -> AsyncIterator[Callable[[Handler], Awaitable[str]]]:
-    runners: list[web.AppRunner] = []
+    """Start a server answering every path with ``handler``; return its ``/v1`` base URL."""
+    async with AsyncExitStack() as servers:
 
-    async def start(handler: Handler) -> str:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", handler)
-        runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = runner.addresses[0][1]
-        return f"http://127.0.0.1:{port}/v1"
+        async def start(handler: Handler) -> str:
+            app = web.Application()
+            app.router.add_route("*", "/{tail:.*}", handler)
+            origin = await servers.enter_async_context(serve_app(app, shutdown=0.1))
+            return f"{origin}/v1"
 
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+        yield start
 
 
 async def test_no_queued_call_slips_past_a_429_pause(serve: Any) -> None:

@@ -20,6 +20,7 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
+from loopback_support import serve_app
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -310,21 +311,13 @@ async def test_the_token_is_in_no_span_event_metric_or_log(
 
     app = web.Application()
     app.router.add_get("/v1/records", listing)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     caplog.set_level(logging.DEBUG)
-    try:
-        async with AccuticsClient(TOKEN, base_url=f"http://127.0.0.1:{port}/v1") as client:
-            if where == "foreign":
-                with pytest.raises(UnsafeURLError):
-                    await client.paginate("records").collect()
-            else:
-                assert len(await client.paginate("records").collect()) == 2
-    finally:
-        await runner.cleanup()
+    async with serve_app(app) as origin, AccuticsClient(TOKEN, base_url=f"{origin}/v1") as client:
+        if where == "foreign":
+            with pytest.raises(UnsafeURLError):
+                await client.paginate("records").collect()
+        else:
+            assert len(await client.paginate("records").collect()) == 2
     texts = otel.texts() + [r.getMessage() for r in caplog.records] + [caplog.text]
     assert not [t for t in texts if TOKEN in t]
     [walk] = otel.spans("accutics.paginate")

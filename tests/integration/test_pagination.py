@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from loopback_support import serve_app
 
 from accutics_async import (
     AccuticsClient,
@@ -275,25 +276,19 @@ async def test_records_inserted_mid_walk_end_up_exactly_once(
 # -- safety ----------------------------------------------------------------
 
 
-async def _listener(seen: list[str]) -> tuple[web.AppRunner, str]:
+def _listener(seen: list[str]) -> web.Application:
     async def record(request: web.Request) -> web.Response:
         seen.append(f"{request.path_qs} auth={request.headers.get('Authorization')}")
         return web.json_response({"data": [], "meta": {}})
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", record)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}"
+    return app
 
 
 async def test_foreign_next_link_is_never_requested(server: FakeAccuticsServer) -> None:
     seen: list[str] = []
-    runner, foreign = await _listener(seen)
-    try:
+    async with serve_app(_listener(seen)) as foreign:
 
         async def evil(request: web.Request) -> web.Response:
             return web.json_response(
@@ -305,23 +300,16 @@ async def test_foreign_next_link_is_never_requested(server: FakeAccuticsServer) 
 
         app = web.Application()
         app.router.add_get("/v1/records", evil)
-        evil_runner = web.AppRunner(app)
-        await evil_runner.setup()
-        site = web.TCPSite(evil_runner, "127.0.0.1", 0)
-        await site.start()
-        base = f"http://127.0.0.1:{evil_runner.addresses[0][1]}/v1"
-        try:
-            async with AccuticsClient(token="secret-token", base_url=base) as c:
-                pager = c.paginate("records")
-                got = []
-                with pytest.raises(UnsafeURLError):
-                    async for item in pager:
-                        got.append(item)
-                assert got == [{"id": "1"}]
-        finally:
-            await evil_runner.cleanup()
-    finally:
-        await runner.cleanup()
+        async with (
+            serve_app(app) as origin,
+            AccuticsClient(token="secret-token", base_url=f"{origin}/v1") as c,
+        ):
+            pager = c.paginate("records")
+            got = []
+            with pytest.raises(UnsafeURLError):
+                async for item in pager:
+                    got.append(item)
+            assert got == [{"id": "1"}]
     assert seen == []
 
 
@@ -341,21 +329,16 @@ async def test_a_cycle_of_next_links_raises() -> None:
 
     app = web.Application()
     app.router.add_get("/v1/r", cyc)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-    try:
-        async with AccuticsClient(token="test-token-cycle", base_url=base) as c:
-            got: list[Any] = []
-            with pytest.raises(PaginationError, match="loop"):
-                async for item in c.paginate("r?p=1"):
-                    got.append(item["id"])
-            assert got == [1, 2, 3]
-            assert hits["n"] == 3
-    finally:
-        await runner.cleanup()
+    async with (
+        serve_app(app) as origin,
+        AccuticsClient(token="test-token-cycle", base_url=f"{origin}/v1") as c,
+    ):
+        got: list[Any] = []
+        with pytest.raises(PaginationError, match="loop"):
+            async for item in c.paginate("r?p=1"):
+                got.append(item["id"])
+        assert got == [1, 2, 3]
+        assert hits["n"] == 3
 
 
 # -- cleanup and memory ------------------------------------------------------

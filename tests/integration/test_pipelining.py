@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
+from loopback_support import serve_app
 
 from accutics_async import AccuticsClient, PageEvent, RequestEvent, RetryPolicy
 from accutics_async.testing import FakeAccuticsServer
@@ -113,13 +114,8 @@ async def test_nothing_is_started_early_past_what_is_wanted(
 @asynccontextmanager
 async def served(app: web.Application) -> AsyncIterator[str]:
     """Run ``app`` on 127.0.0.1; yield its ``/v1`` base URL."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.1)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
-    finally:
-        await runner.cleanup()
+    async with serve_app(app, shutdown=0.1) as origin:
+        yield f"{origin}/v1"
 
 
 def _page(name: str, following: str | None, base: str) -> dict[str, Any]:

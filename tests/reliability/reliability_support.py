@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from loopback_support import serve_app
 
 from accutics_async import RetryPolicy
 
@@ -38,22 +39,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@asynccontextmanager
-async def serve_app(app: web.Application, *, shutdown: float = 0.5) -> AsyncIterator[str]:
-    """Run ``app`` on 127.0.0.1 (a free port); yield its base URL ``http://127.0.0.1:PORT``.
-
-    Handlers still running at the end (slow drips, endless streams) are
-    cancelled after ``shutdown`` seconds.
-    """
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=shutdown)
-    await runner.setup()
-    try:
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
 
 
 class Listener:

@@ -21,7 +21,8 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
-from reliability_support import HOSTILE_TOKEN, Listener, cli_env, serve_app
+from loopback_support import serve_app
+from reliability_support import HOSTILE_TOKEN, Listener, cli_env
 
 from accutics_async import AccuticsClient, InvalidRequestError
 from accutics_async.testing import FakeAccuticsServer

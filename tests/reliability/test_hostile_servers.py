@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 import pytest
 from aiohttp import web
-from reliability_support import FAST_RETRY, HOSTILE_TOKEN, Capture, serve_app
+from loopback_support import serve_app
+from reliability_support import FAST_RETRY, HOSTILE_TOKEN, Capture
 
 from accutics_async import (
     AccuticsClient,

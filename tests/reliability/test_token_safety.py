@@ -15,7 +15,8 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
-from reliability_support import HOSTILE_TOKEN, Capture, Listener, capture_logs, serve_app
+from loopback_support import serve_app
+from reliability_support import HOSTILE_TOKEN, Capture, Listener, capture_logs
 
 from accutics_async import AccuticsClient, ConfigurationError, UnsafeURLError
 

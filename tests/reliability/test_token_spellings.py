@@ -22,7 +22,8 @@ from urllib.parse import unquote
 import orjson
 import pytest
 from aiohttp import web
-from reliability_support import HOSTILE_TOKEN, Capture, capture_logs, cli_env, free_port, serve_app
+from loopback_support import serve_app
+from reliability_support import HOSTILE_TOKEN, Capture, capture_logs, cli_env, free_port
 
 from accutics_async import AccuticsClient, APIError, PaginationError, TransportError, UnsafeURLError
 from accutics_async.export import export
