@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from ._auth import TokenSource, bearer, token_of
+from ._fanout import Turn
 from ._observe import Observer, retry_cause
 from ._retry import RetryPolicy, call_with_retries
 from ._sansio.call import Call
@@ -48,6 +49,7 @@ class Caller:
         *,
         deadline: float | None,
         on_meta: Callable[[Meta], bool] | None = None,
+        turn: Turn | None = None,
     ) -> Response:
         """``call``'s decoded answer, retried per the policy; see ``AccuticsClient.request``.
 
@@ -67,7 +69,9 @@ class Caller:
             # Each request on the wire is one observed attempt, the resend
             # after a 401 included, so hooks, spans and stats agree.
             return await observed.attempt(
-                number, lambda: self._sender.attempt(call, auth, number, ends_at, on_meta)
+                number,
+                lambda: self._sender.attempt(call, auth, number, ends_at, on_meta, turn),
+                turn,
             )
 
         async def attempt(ends_at: float | None) -> Response:

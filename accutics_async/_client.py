@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from ._auth import TokenProvider, TokenSource
 from ._calls import Caller
 from ._events import EventHooks
+from ._fanout import Turn
 from ._observe import Observer
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy, gate_cap
@@ -248,7 +249,11 @@ class AccuticsClient:
         return await self._caller.run(call, deadline=deadline)
 
     async def request_page(
-        self, url: str, *, on_meta: Callable[[Meta], bool] | None = None
+        self,
+        url: str,
+        *,
+        on_meta: Callable[[Meta], bool] | None = None,
+        turn: Turn | None = None,
     ) -> Response:
         """GET one page of a listing, for an :class:`AsyncPager` (a ``PageSource``).
 
@@ -257,7 +262,8 @@ class AccuticsClient:
         the page's ``data`` is decoded, so the pager can put the next page's
         request on the wire first. If it returns true, the call gives that
         request one event-loop turn to go out before decoding on. It must not
-        raise.
+        raise. With ``turn`` (a fan-out page), each successful answer waits
+        for it before its ``data`` is decoded.
         """
         if self._transport.closed:
             raise ConfigurationError("this AccuticsClient is closed")
@@ -271,7 +277,7 @@ class AccuticsClient:
             default_headers=self._headers,
             timeout=None,
         )
-        return await self._caller.run(call, deadline=None, on_meta=on_meta)
+        return await self._caller.run(call, deadline=None, on_meta=on_meta, turn=turn)
 
     async def get(
         self,

@@ -8,13 +8,48 @@ stops it the moment the walk stops.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
 from ._sansio.paging import PageRequest
 
-__all__ = ["FanOut"]
+
+class Turn:
+    """A planned page's place in line: its answer is decoded only once the consumer asks for it.
+
+    The fetch waits for its turn after the answer's bytes are in and before
+    its ``data`` is decoded. Pages that land together then wait as bytes,
+    which the garbage collector never scans, rather than as thousands of
+    decoded objects that every collection would traverse again; and the
+    window holds bodies, not their (several times larger) decoded form.
+    """
+
+    __slots__ = ("_asked", "waited")
+
+    def __init__(self) -> None:
+        self._asked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        #: Seconds spent waiting, which no request duration should count.
+        self.waited = 0.0
+
+    def give(self) -> None:
+        """The consumer asks for this page: its fetch may decode it now."""
+        if not self._asked.done():
+            self._asked.set_result(None)
+
+    async def wait(self) -> float:
+        """Wait for the turn; the seconds this call waited (0 once given)."""
+        if self._asked.done():
+            return 0.0
+        since = time.perf_counter()
+        await self._asked
+        waited = time.perf_counter() - since
+        self.waited += waited
+        return waited
+
+
+__all__ = ["FanOut", "Turn"]
 
 R = TypeVar("R")
 
@@ -29,7 +64,7 @@ class FanOut(Generic[R]):
 
     def __init__(
         self,
-        fetch: Callable[[PageRequest, int], Awaitable[R]],
+        fetch: Callable[[PageRequest, int, Turn], Awaitable[R]],
         plan: Iterable[PageRequest],
         width: int,
     ) -> None:
@@ -41,7 +76,7 @@ class FanOut(Generic[R]):
         self._width = width
         # The walk's count for a planned request that carries no page number.
         self._next_number = 0
-        self._window: deque[asyncio.Task[R]] = deque()
+        self._window: deque[tuple[asyncio.Task[R], Turn]] = deque()
         self._fill()
 
     @property
@@ -53,20 +88,22 @@ class FanOut(Generic[R]):
             request, self._upcoming = self._upcoming, next(self._plan, None)
             number = request.number if request.number is not None else self._next_number
             self._next_number += 1
-            self._window.append(asyncio.ensure_future(self._fetch(request, number)))
+            turn = Turn()
+            self._window.append((asyncio.ensure_future(self._fetch(request, number, turn)), turn))
 
     async def next(self) -> R | None:
         """The next planned page, or ``None`` when the plan is done."""
         if not self._window:
             return None
-        task = self._window.popleft()
+        task, turn = self._window.popleft()
+        turn.give()
         fetched = await task
         self._fill()
         return fetched
 
     def stop(self) -> list[asyncio.Task[R]]:
         """Cancel the pages in flight and plan no more; return their tasks."""
-        tasks = list(self._window)
+        tasks = [task for task, _ in self._window]
         self._window.clear()
         self._plan, self._upcoming = iter(()), None
         for task in tasks:

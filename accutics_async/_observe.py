@@ -43,6 +43,7 @@ from ._events import (
     check_hooks,
     dispatch,
 )
+from ._fanout import Turn
 from ._telemetry import attach, current_span, detach, error_type, record_error
 from .errors import APIError
 
@@ -208,33 +209,36 @@ class Call:
                 record_error(span, exc, self._observer.redact)
         span.end()
 
-    async def attempt(self, number: int, send: Callable[[], Awaitable[T]]) -> T:
+    async def attempt(
+        self, number: int, send: Callable[[], Awaitable[T]], turn: Turn | None = None
+    ) -> T:
         """Run ``send()`` (attempt ``number``), reporting it before and after.
 
         ``send`` is called only after the request hooks: a call cut off while
-        a hook runs leaves no coroutine behind unawaited.
+        a hook runs leaves no coroutine behind unawaited. The time ``send``
+        spends waiting for ``turn`` is not the request's, so not counted.
         """
         observer = self._observer
         self._attempts = number
         if observer.hooks["request"]:
             await dispatch("request", observer.hooks["request"], self._request_event(number))
-        started = time.perf_counter()
+        started = time.perf_counter() - (0.0 if turn is None else turn.waited)
         try:
             result = await send()
         except Exception as exc:
             status = exc.status if isinstance(exc, APIError) else getattr(exc, "status", None)
-            await self._attempt_done(number, status, error_type(exc), started)
+            await self._attempt_done(number, status, error_type(exc), started, turn)
             raise
-        await self._attempt_done(number, getattr(result, "status", None), None, started)
+        await self._attempt_done(number, getattr(result, "status", None), None, started, turn)
         return result
 
     def _request_event(self, number: int) -> RequestEvent:
         return RequestEvent(self.method, self.url, number)
 
     async def _attempt_done(
-        self, number: int, status: int | None, error: str | None, started: float
+        self, number: int, status: int | None, error: str | None, started: float, turn: Turn | None
     ) -> None:
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - started - (0.0 if turn is None else turn.waited)
         self._status = status if isinstance(status, int) else None
         observer = self._observer
         telemetry = _telemetry.TELEMETRY
@@ -294,7 +298,9 @@ class _QuietCall(Call):
     def __exit__(self, *exc_info: object) -> None:
         return None
 
-    async def attempt(self, number: int, send: Callable[[], Awaitable[T]]) -> T:
+    async def attempt(
+        self, number: int, send: Callable[[], Awaitable[T]], turn: Turn | None = None
+    ) -> T:
         return await send()
 
     async def retry(self, exc: BaseException, sleep: float, number: int) -> None:

@@ -26,6 +26,7 @@ from weakref import WeakSet
 
 import attrs
 
+from ._fanout import Turn
 from ._observe import Observer, Operation
 from ._sansio.models import Meta, Page, PageNumberPagination, Response
 from ._sansio.paging import (
@@ -72,7 +73,11 @@ class PageSource(Protocol):
     def redactor(self) -> Redactor: ...
 
     async def request_page(
-        self, url: str, *, on_meta: Callable[[Meta], bool] | None = None
+        self,
+        url: str,
+        *,
+        on_meta: Callable[[Meta], bool] | None = None,
+        turn: Turn | None = None,
     ) -> Response: ...
 
 
@@ -315,8 +320,10 @@ class AsyncPager(Generic[T]):
             start.request.url if start.request else None, self._concurrency
         )
 
-        def fetch(request: PageRequest, number: int, early: Early | None) -> Awaitable[Fetched[T]]:
-            return self._fetch(request, number, span, early)
+        def fetch(
+            request: PageRequest, number: int, early: Early | None, turn: Turn | None
+        ) -> Awaitable[Fetched[T]]:
+            return self._fetch(request, number, span, early, turn)
 
         walk = Walk(
             fetch,
@@ -351,6 +358,7 @@ class AsyncPager(Generic[T]):
         number: int,
         span: Operation | None = None,
         early: Early | None = None,
+        turn: Turn | None = None,
     ) -> Fetched[T]:
         started = time.perf_counter()
         base_url = self._source.base_url
@@ -367,14 +375,14 @@ class AsyncPager(Generic[T]):
 
         peek = None if early is None else on_meta
         if span is None:
-            resp = await self._source.request_page(request.url)
+            resp = await self._source.request_page(request.url, turn=turn)
         else:
             with span.within():  # the call's span is a child of the walk's
-                resp = await self._source.request_page(request.url, on_meta=peek)
+                resp = await self._source.request_page(request.url, on_meta=peek, turn=turn)
         page, ids, distinct = self._page(resp, request, number)
-        await self._source.observer.page(
-            request.url, page.number, len(page.items), time.perf_counter() - started
-        )
+        # The wait for the consumer's turn is not the fetch's time.
+        elapsed = time.perf_counter() - started - (0.0 if turn is None else turn.waited)
+        await self._source.observer.page(request.url, page.number, len(page.items), elapsed)
         if read and read[-1][0] == resp.meta:
             return Fetched(request, page, ids, distinct, read[-1][1])
         try:

@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from . import _retry
+from ._fanout import Turn
 from ._ratelimit import LimiterEvent, RateLimiter, SendControl
 from ._retry import RateLimitGate
 from ._sansio.call import Call
@@ -77,6 +78,7 @@ class Sender:
         attempt_number: int,
         ends_at: float | None,
         on_meta: Callable[[Meta], bool] | None = None,
+        turn: Turn | None = None,
     ) -> Response:
         """One attempt's decoded answer; ``on_meta`` sees a success's ``meta`` before its ``data``.
 
@@ -97,6 +99,8 @@ class Sender:
                 meta = peek_meta(raw.status, raw.body)
                 if meta is not None and on_meta(meta):
                     await asyncio.sleep(0)
+            if turn is not None:
+                started += await turn.wait()  # the consumer's time, not the request's
             return decode_response(raw.status, raw.headers, raw.body, url=final_url, read_meta=meta)
         except Exception as exc:
             if outcome == "error":

@@ -32,7 +32,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._fanout import FanOut
+from ._fanout import FanOut, Turn
 from ._sansio.models import Meta, Page, PageNumberPagination
 from ._sansio.paging import (
     NO_DUPLICATES,
@@ -72,7 +72,7 @@ class Fetched(Generic[T]):
 #: ``early(request, meta, following)``: ``request``'s meta is read (and the
 #: request after it is ``following``); true if that started a request.
 Early = Callable[[PageRequest, Meta, "PageRequest | None"], bool]
-Fetch = Callable[[PageRequest, int, "Early | None"], Awaitable[Fetched[T]]]
+Fetch = Callable[[PageRequest, int, "Early | None", "Turn | None"], Awaitable[Fetched[T]]]
 
 
 @attrs.define
@@ -167,7 +167,7 @@ class Walk(Generic[T]):
             self._check_loop(request)
             self._awaiting = request
             try:
-                fetched = await self._fetch(request, self._number, self.early)
+                fetched = await self._fetch(request, self._number, self.early, None)
             finally:
                 self._awaiting = None
         return fetched
@@ -320,7 +320,7 @@ class Walk(Generic[T]):
         if hash(following.url) in self._seen:
             return None  # a loop: the walk raises when it gets there, not before
         self._check_loop(following)
-        task = asyncio.ensure_future(self._fetch(following, self._number + 1, self.early))
+        task = asyncio.ensure_future(self._fetch(following, self._number + 1, self.early, None))
         return _Ahead(following, task)
 
     def _start_fan_out(self, first: PageRequest, pagination: PageNumberPagination) -> bool:
@@ -331,7 +331,7 @@ class Walk(Generic[T]):
         if not plan:
             return False
         fetch = self._fetch
-        self._fan_out = FanOut(lambda r, n: fetch(r, n, None), plan, self._concurrency)
+        self._fan_out = FanOut(lambda r, n, turn: fetch(r, n, None, turn), plan, self._concurrency)
         self._expected_total = pagination.total_items
         return True
 

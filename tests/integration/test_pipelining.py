@@ -275,3 +275,27 @@ async def test_a_walk_another_task_goes_on_with_fetches_the_cancelled_page_itsel
         held.release.set()
         got += [item["id"] async for item in items]
     assert got == [f"{page}-{i}" for page in range(1, 11) for i in range(3)]
+
+
+async def test_fan_out_pages_wait_as_bytes_until_the_consumer_reaches_them(
+    server: FakeAccuticsServer,
+) -> None:
+    log = Log()
+    async with logged_client(server, log) as client:
+        items = aiter(client.paginate(server.page_endpoint, page_size=10, concurrency=4))
+        first = await anext(items)
+
+        async def answered(pages: int) -> None:
+            while server.stats.items_served < pages * 10 or server.stats.in_flight:
+                await asyncio.sleep(0.01)
+
+        # Page 1 and the four planned pages after it are answered ...
+        await asyncio.wait_for(answered(5), timeout=30)
+        for _ in range(50):  # ... and their bytes read by the client
+            await asyncio.sleep(0)
+        # ... yet only page 1, which the consumer holds, is decoded.
+        assert [number for kind, number in log.events if kind == "page"] == [1]
+        rest = [item async for item in items]
+    ids = [first["id"]] + [item["id"] for item in rest]
+    assert len(ids) == len(set(ids)) == N
+    assert [number for kind, number in log.events if kind == "page"] == list(range(1, 11))

@@ -32,7 +32,7 @@ class LearningSource:
         self.observer = Observer(None, redact=lambda text: self.redactor.text(text), base_url=BASE)
         self.requests = 0
 
-    async def request_page(self, path: str, *, on_meta: Any = None) -> Response:
+    async def request_page(self, path: str, *, on_meta: Any = None, turn: Any = None) -> Response:
         self.requests += 1
         self.redactor = Redactor([SECRET])  # the token the provider just handed out
         # Cursor pages whose next link is the page itself: the loop guard's case.
