@@ -15,15 +15,20 @@ from typing import Generic, TypeVar
 
 from ._sansio.paging import PageRequest
 
+__all__ = ["FanOut", "Turn"]
+
+R = TypeVar("R")
+
 
 class Turn:
     """A planned page's place in line: its answer is decoded only once the consumer asks for it.
 
     The fetch waits for its turn after the answer's bytes are in and before
     its ``data`` is decoded. Pages that land together then wait as bytes,
-    which the garbage collector never scans, rather than as thousands of
-    decoded objects that every collection would traverse again; and the
-    window holds bodies, not their (several times larger) decoded form.
+    which the cyclic garbage collector does not track, rather than as
+    thousands of decoded containers that each collection traverses again
+    (in a ``concurrency=8`` walk that was a sixth of the client's CPU time);
+    and the window holds bodies, not their several times larger decoded form.
     """
 
     __slots__ = ("_asked", "waited")
@@ -47,11 +52,6 @@ class Turn:
         waited = time.perf_counter() - since
         self.waited += waited
         return waited
-
-
-__all__ = ["FanOut", "Turn"]
-
-R = TypeVar("R")
 
 
 class FanOut(Generic[R]):

@@ -222,23 +222,26 @@ class Call:
         self._attempts = number
         if observer.hooks["request"]:
             await dispatch("request", observer.hooks["request"], self._request_event(number))
-        started = time.perf_counter() - (0.0 if turn is None else turn.waited)
+        waited = 0.0 if turn is None else turn.waited
+        started = time.perf_counter()
         try:
             result = await send()
         except Exception as exc:
             status = exc.status if isinstance(exc, APIError) else getattr(exc, "status", None)
-            await self._attempt_done(number, status, error_type(exc), started, turn)
+            started = _later_by_the_wait(started, turn, waited)
+            await self._attempt_done(number, status, error_type(exc), started)
             raise
-        await self._attempt_done(number, getattr(result, "status", None), None, started, turn)
+        started = _later_by_the_wait(started, turn, waited)
+        await self._attempt_done(number, getattr(result, "status", None), None, started)
         return result
 
     def _request_event(self, number: int) -> RequestEvent:
         return RequestEvent(self.method, self.url, number)
 
     async def _attempt_done(
-        self, number: int, status: int | None, error: str | None, started: float, turn: Turn | None
+        self, number: int, status: int | None, error: str | None, started: float
     ) -> None:
-        elapsed = time.perf_counter() - started - (0.0 if turn is None else turn.waited)
+        elapsed = time.perf_counter() - started
         self._status = status if isinstance(status, int) else None
         observer = self._observer
         telemetry = _telemetry.TELEMETRY
@@ -282,6 +285,11 @@ class Call:
             elapsed = time.perf_counter() - self._started
             event = RetryEvent(self.method, self.url, number, cause, status, sleep, elapsed)
             await dispatch("retry", observer.hooks["retry"], event)
+
+
+def _later_by_the_wait(started: float, turn: Turn | None, waited_before: float) -> float:
+    """``started`` moved on by the time the attempt then waited for ``turn``."""
+    return started if turn is None else started + (turn.waited - waited_before)
 
 
 class _QuietCall(Call):
