@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ._auth import TokenSource, bearer, token_of
-from ._fanout import Turn
 from ._observe import Observer, retry_cause
 from ._retry import RetryPolicy, call_with_retries
 from ._sansio.call import Call
@@ -19,6 +19,9 @@ from ._sansio.models import Meta, Response
 from ._sansio.redact import SecretHeaders
 from ._send import Sender
 from .errors import AuthenticationError
+
+if TYPE_CHECKING:
+    from ._fanout import Turn
 
 __all__ = ["Caller"]
 
@@ -54,9 +57,14 @@ class Caller:
         """``call``'s decoded answer, retried per the policy; see ``AccuticsClient.request``.
 
         ``on_meta`` (see ``Sender.attempt``) sees each successful attempt's
-        ``meta`` before its ``data`` is decoded.
+        ``meta`` before its ``data`` is decoded; with ``turn`` (a fan-out
+        page), a success then waits for it, unless the call has a deadline.
         """
         method, url, query = call.method, call.url, call.query
+        policy_deadline = None if self._retry is None else self._retry.deadline
+        if turn is not None and (deadline is not None or policy_deadline is not None):
+            # A deadline bounds the call's own time, which the consumer's must not use up.
+            turn = None
         self._stats["requests"] += 1
         attempt_number = 0
         refreshed = False

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, overload
 from ._auth import TokenProvider, TokenSource
 from ._calls import Caller
 from ._events import EventHooks
-from ._fanout import Turn
 from ._observe import Observer
 from ._pagination import AsyncPager
 from ._retry import RetryPolicy, gate_cap
@@ -36,6 +35,8 @@ from .errors import ConfigurationError
 
 if TYPE_CHECKING:
     import aiohttp
+
+    from ._fanout import Turn
 
 __all__ = ["AccuticsClient"]
 

@@ -43,7 +43,6 @@ from ._events import (
     check_hooks,
     dispatch,
 )
-from ._fanout import Turn
 from ._telemetry import attach, current_span, detach, error_type, record_error
 from .errors import APIError
 
@@ -51,6 +50,8 @@ if TYPE_CHECKING:
     from contextvars import Token
 
     from opentelemetry.context import Context
+
+    from ._fanout import Turn
 
 __all__ = ["Observer", "Operation", "retry_cause"]
 

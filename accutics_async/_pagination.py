@@ -21,12 +21,11 @@ from collections.abc import (
 from contextlib import aclosing
 from operator import length_hint
 from types import TracebackType
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
 from weakref import WeakSet
 
 import attrs
 
-from ._fanout import Turn
 from ._observe import Observer, Operation
 from ._sansio.models import Meta, Page, PageNumberPagination, Response
 from ._sansio.paging import (
@@ -44,6 +43,9 @@ from ._sansio.redact import Redactor
 from ._sansio.structuring import structure_items
 from ._walk import Early, Fetched, Walk
 from .errors import AccuticsError, ConfigurationError, DecodeError, PaginationError
+
+if TYPE_CHECKING:
+    from ._fanout import Turn
 
 __all__ = ["AsyncPager", "PageSource"]
 
@@ -374,11 +376,18 @@ class AsyncPager(Generic[T]):
             return early is not None and early(request, meta, following)
 
         peek = None if early is None else on_meta
+        send = self._source.request_page
+        # ``turn`` only when there is one: a PageSource of its own may not know it.
+        answer = (
+            send(request.url, on_meta=peek)
+            if turn is None
+            else send(request.url, on_meta=peek, turn=turn)
+        )
         if span is None:
-            resp = await self._source.request_page(request.url, turn=turn)
+            resp = await answer
         else:
             with span.within():  # the call's span is a child of the walk's
-                resp = await self._source.request_page(request.url, on_meta=peek, turn=turn)
+                resp = await answer
         page, ids, distinct = self._page(resp, request, number)
         # The wait for the consumer's turn is not the fetch's time.
         elapsed = time.perf_counter() - started - (0.0 if turn is None else turn.waited)

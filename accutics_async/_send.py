@@ -13,9 +13,9 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from . import _retry
-from ._fanout import Turn
 from ._ratelimit import LimiterEvent, RateLimiter, SendControl
 from ._retry import RateLimitGate
 from ._sansio.call import Call
@@ -26,6 +26,9 @@ from ._sansio.redact import Redactor, SecretHeaders
 from ._sansio.timeout import Timeout
 from ._transport import RawResponse, Transport
 from .errors import APIError, UnsafeURLError
+
+if TYPE_CHECKING:
+    from ._fanout import Turn
 
 __all__ = ["Sender"]
 
@@ -99,7 +102,8 @@ class Sender:
                 meta = peek_meta(raw.status, raw.body)
                 if meta is not None and on_meta(meta):
                     await asyncio.sleep(0)
-            if turn is not None:
+            if turn is not None and 200 <= raw.status < 300:
+                # An error is decoded (and retried) at once; a page waits.
                 started += await turn.wait()  # the consumer's time, not the request's
             return decode_response(raw.status, raw.headers, raw.body, url=final_url, read_meta=meta)
         except Exception as exc:

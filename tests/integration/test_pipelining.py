@@ -282,15 +282,12 @@ async def test_fan_out_pages_wait_as_bytes_until_the_consumer_reaches_them(
 ) -> None:
     log = Log()
     async with logged_client(server, log) as client:
+        built = asyncio.Event()
+        server.after_pages(5, built.set)
         items = aiter(client.paginate(server.page_endpoint, page_size=10, concurrency=4))
         first = await anext(items)
-
-        async def answered(pages: int) -> None:
-            while server.stats.items_served < pages * 10 or server.stats.in_flight:
-                await asyncio.sleep(0.01)
-
         # Page 1 and the four planned pages after it are answered ...
-        await asyncio.wait_for(answered(5), timeout=30)
+        await asyncio.wait_for(built.wait(), timeout=30)
         for _ in range(50):  # ... and their bytes read by the client
             await asyncio.sleep(0)
         # ... yet only page 1, which the consumer holds, is decoded.
@@ -299,3 +296,18 @@ async def test_fan_out_pages_wait_as_bytes_until_the_consumer_reaches_them(
     ids = [first["id"]] + [item["id"] for item in rest]
     assert len(ids) == len(set(ids)) == N
     assert [number for kind, number in log.events if kind == "page"] == list(range(1, 11))
+
+
+async def test_a_deadline_is_not_used_up_waiting_for_a_slow_consumer(
+    server: FakeAccuticsServer,
+) -> None:
+    # Each page's call has 0.3 s; the consumer spends 0.4 s on every page.
+    retry = RetryPolicy(deadline=0.3)
+    async with logged_client(server, Log(), retry=retry) as client:
+        pages = 0
+        async for _page in client.paginate(
+            server.page_endpoint, page_size=30, concurrency=3
+        ).pages():
+            pages += 1
+            await asyncio.sleep(0.4)
+    assert pages == 4

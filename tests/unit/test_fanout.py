@@ -12,7 +12,7 @@ from typing import Any
 
 from aioresponses import aioresponses
 
-from accutics_async import AccuticsClient, ResponseEvent
+from accutics_async import AccuticsClient, ResponseEvent, RetryPolicy
 from accutics_async._fanout import FanOut, Turn
 from accutics_async._sansio.paging import PageRequest
 
@@ -98,3 +98,35 @@ async def test_the_wait_for_a_turn_is_not_the_request_s_duration(
     assert event.status == 200
     # The attempt ran within [began, ended] and its wait is taken out.
     assert 0 <= event.elapsed_s <= (ended - began) - turn.waited
+
+
+async def test_an_error_is_retried_at_once_not_when_the_consumer_asks(
+    mock_http: aioresponses, clock: Any
+) -> None:
+    url = f"{BASE}/records?page=3"
+    mock_http.get(url, status=503, payload={"error": {"code": "unavailable", "message": "busy"}})
+    mock_http.get(url, payload=PAGE)
+    async with AccuticsClient(token="t0ken-for-turns", base_url=BASE) as c:
+        turn = Turn()
+        call = asyncio.ensure_future(c.request_page(url, turn=turn))
+        for _ in range(200):  # bounded: a few turns of the loop per step
+            await asyncio.sleep(0)
+        # The 503 was decoded and retried while the turn was still to come;
+        # only the success waits for it.
+        [(_, sent)] = mock_http.requests.items()
+        assert len(sent) == 2
+        assert len(clock.sleeps) == 1
+        assert not call.done()
+        turn.give()
+        assert (await call).data == PAGE["data"]
+
+
+async def test_a_call_with_a_deadline_does_not_wait_for_its_turn(mock_http: aioresponses) -> None:
+    url = f"{BASE}/records?page=4"
+    mock_http.get(url, payload=PAGE)
+    retry = RetryPolicy(deadline=60)
+    async with AccuticsClient(token="t0ken-for-turns", base_url=BASE, retry=retry) as c:
+        turn = Turn()  # never given
+        resp = await asyncio.wait_for(c.request_page(url, turn=turn), timeout=30)
+    assert resp.data == PAGE["data"]
+    assert turn.waited == 0.0

@@ -340,7 +340,6 @@ def test_gate_with_its_own_clock() -> None:
     assert gate.remaining() == 0.0
 
 
-
 @pytest.mark.parametrize("start", [-100.0, -2.0, 0.0])
 def test_gate_pauses_for_what_was_asked_on_a_clock_at_or_below_zero(start: float) -> None:
     # A fake clock, or time.monotonic() on some platforms, may read 0 or less.
@@ -352,6 +351,7 @@ def test_gate_pauses_for_what_was_asked_on_a_clock_at_or_below_zero(start: float
     assert gate.remaining() == 3.0
     now[0] = start + 3.0
     assert gate.remaining() == 0.0
+
 
 # -- switching retries off ----------------------------------------------------
 
