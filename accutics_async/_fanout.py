@@ -29,6 +29,13 @@ class Turn:
     thousands of decoded containers that each collection traverses again
     (in a ``concurrency=8`` walk that was a sixth of the client's CPU time);
     and the window holds bodies, not their several times larger decoded form.
+
+    The wait has its own price: each page then takes two more turns of the
+    event loop (the fetch wakes to decode, then the consumer wakes), and
+    its bytes have gone cold. Where the records are JSON objects of plain
+    values, which the collector does not track either, the walk gives every
+    turn at once (:meth:`FanOut.decode_eagerly`): on 26-field flat records
+    that cut the client's CPU per page by a seventh.
     """
 
     __slots__ = ("_asked", "waited")
@@ -77,6 +84,7 @@ class FanOut(Generic[R]):
         # The walk's count for a planned request that carries no page number.
         self._next_number = 0
         self._window: deque[tuple[asyncio.Task[R], Turn]] = deque()
+        self._eager = False
         self._fill()
 
     @property
@@ -89,7 +97,15 @@ class FanOut(Generic[R]):
             number = request.number if request.number is not None else self._next_number
             self._next_number += 1
             turn = Turn()
+            if self._eager:
+                turn.give()
             self._window.append((asyncio.ensure_future(self._fetch(request, number, turn)), turn))
+
+    def decode_eagerly(self) -> None:
+        """From now on every page is decoded as soon as it lands, not when its turn comes."""
+        self._eager = True
+        for _, turn in self._window:
+            turn.give()
 
     async def next(self) -> R | None:
         """The next planned page, or ``None`` when the plan is done."""

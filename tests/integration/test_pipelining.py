@@ -298,6 +298,49 @@ async def test_fan_out_pages_wait_as_bytes_until_the_consumer_reaches_them(
     assert [number for kind, number in log.events if kind == "page"] == list(range(1, 11))
 
 
+async def test_fan_out_pages_of_plain_records_are_decoded_as_they_land() -> None:
+    # Records of strings and numbers only: the collector does not track
+    # them, so the pages need not wait as bytes (the fake server's records,
+    # with nested objects and lists, do: see the test above).
+    landed = asyncio.Event()
+    answered: list[int] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        page = int(request.query.get("page", "1"))
+        answered.append(page)
+        if len(answered) == 5:
+            landed.set()
+        base = f"http://{request.host}/v1/flat"
+        pagination = {
+            "page": page,
+            "items_per_page": 10,
+            "total_items": 100,
+            "total_pages": 10,
+            "next": f"{base}?page={page + 1}&page_size=10" if page < 10 else None,
+        }
+        data = [{"id": f"{page}-{i}", "name": "x", "count": i} for i in range(10)]
+        return web.json_response({"data": data, "meta": {"pagination": pagination}})
+
+    app = web.Application()
+    app.router.add_get("/v1/flat", handle)
+    log = Log()
+    hooks: Any = {"request": [log.request], "page": [log.page]}
+    async with (
+        serve_app(app) as origin,
+        AccuticsClient(token="t" * 20, base_url=f"{origin}/v1", event_hooks=hooks) as client,
+    ):
+        items = aiter(client.paginate("flat", page_size=10, concurrency=4))
+        first = await anext(items)
+        await asyncio.wait_for(landed.wait(), timeout=30)
+        for _ in range(50):
+            await asyncio.sleep(0)
+        # The consumer still holds page 1, and the four planned pages are decoded.
+        assert sorted(number for kind, number in log.events if kind == "page") == [1, 2, 3, 4, 5]
+        rest = [item async for item in items]
+    ids = [first["id"]] + [item["id"] for item in rest]
+    assert ids == [f"{page}-{i}" for page in range(1, 11) for i in range(10)]
+
+
 async def test_a_deadline_is_not_used_up_waiting_for_a_slow_consumer(
     server: FakeAccuticsServer,
 ) -> None:

@@ -57,6 +57,21 @@ async def test_pages_that_landed_wait_undecoded_until_the_consumer_asks() -> Non
     assert await fan.next() is None
 
 
+async def test_decoding_eagerly_gives_the_waiting_turns_and_every_later_one() -> None:
+    fetches = Fetches()
+    fan = FanOut(fetches.fetch, plan(6), width=3)
+    await settle()
+    assert fetches.decoded == []
+    fan.decode_eagerly()
+    await settle()
+    assert fetches.decoded == [2, 3, 4]  # the window, without the consumer asking
+    assert await fan.next() == 2
+    await settle()
+    assert fetches.decoded == [2, 3, 4, 5]  # the page that took the freed place too
+    assert [await fan.next() for _ in range(5)] == [3, 4, 5, 6, 7]
+    assert await fan.next() is None
+
+
 async def test_stopping_cancels_the_pages_waiting_for_their_turn() -> None:
     fetches = Fetches()
     fan = FanOut(fetches.fetch, plan(4), width=2)
