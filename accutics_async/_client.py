@@ -264,7 +264,8 @@ class AccuticsClient:
         request on the wire first. If it returns true, the call gives that
         request one event-loop turn to go out before decoding on. It must not
         raise. With ``turn`` (a fan-out page), each successful answer waits
-        for it before its ``data`` is decoded.
+        for it before its ``data`` is decoded, unless the client's retry
+        policy sets a deadline, which the consumer's time must not use up.
         """
         if self._transport.closed:
             raise ConfigurationError("this AccuticsClient is closed")

@@ -15,7 +15,7 @@ from typing import Generic, TypeVar
 
 from ._sansio.paging import PageRequest
 
-__all__ = ["FanOut", "Turn"]
+__all__ = ["FanOut", "Turn", "excluding_waits"]
 
 R = TypeVar("R")
 
@@ -59,6 +59,14 @@ class Turn:
         waited = time.perf_counter() - since
         self.waited += waited
         return waited
+
+
+def excluding_waits(started: float, turn: Turn | None, waited_before: float = 0.0) -> float:
+    """``started`` moved on by what ``turn`` has waited since it read ``waited_before``.
+
+    A duration measured from the result leaves out the consumer's time.
+    """
+    return started if turn is None else started + (turn.waited - waited_before)
 
 
 class FanOut(Generic[R]):

@@ -43,6 +43,7 @@ from ._events import (
     check_hooks,
     dispatch,
 )
+from ._fanout import excluding_waits
 from ._telemetry import attach, current_span, detach, error_type, record_error
 from .errors import APIError
 
@@ -229,10 +230,10 @@ class Call:
             result = await send()
         except Exception as exc:
             status = exc.status if isinstance(exc, APIError) else getattr(exc, "status", None)
-            started = _later_by_the_wait(started, turn, waited)
+            started = excluding_waits(started, turn, waited)
             await self._attempt_done(number, status, error_type(exc), started)
             raise
-        started = _later_by_the_wait(started, turn, waited)
+        started = excluding_waits(started, turn, waited)
         await self._attempt_done(number, getattr(result, "status", None), None, started)
         return result
 
@@ -286,11 +287,6 @@ class Call:
             elapsed = time.perf_counter() - self._started
             event = RetryEvent(self.method, self.url, number, cause, status, sleep, elapsed)
             await dispatch("retry", observer.hooks["retry"], event)
-
-
-def _later_by_the_wait(started: float, turn: Turn | None, waited_before: float) -> float:
-    """``started`` moved on by the time the attempt then waited for ``turn``."""
-    return started if turn is None else started + (turn.waited - waited_before)
 
 
 class _QuietCall(Call):

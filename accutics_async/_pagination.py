@@ -26,6 +26,7 @@ from weakref import WeakSet
 
 import attrs
 
+from ._fanout import excluding_waits
 from ._observe import Observer, Operation
 from ._sansio.models import Meta, Page, PageNumberPagination, Response
 from ._sansio.paging import (
@@ -390,7 +391,7 @@ class AsyncPager(Generic[T]):
                 resp = await answer
         page, ids, distinct = self._page(resp, request, number)
         # The wait for the consumer's turn is not the fetch's time.
-        elapsed = time.perf_counter() - started - (0.0 if turn is None else turn.waited)
+        elapsed = time.perf_counter() - excluding_waits(started, turn)
         await self._source.observer.page(request.url, page.number, len(page.items), elapsed)
         if read and read[-1][0] == resp.meta:
             return Fetched(request, page, ids, distinct, read[-1][1])
