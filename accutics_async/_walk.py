@@ -412,8 +412,9 @@ class Walk(Generic[T]):
 def _untracked(items: Sequence[Any]) -> bool:
     # The cyclic collector does not track a dict of atomic values (strings,
     # numbers, booleans, null); a nested object, a list or a model instance
-    # it does.
-    return not any(map(gc.is_tracked, items))
+    # it does. An empty page tells nothing, so the pages keep waiting. Later
+    # pages are not looked at again: a misjudged walk costs speed, not data.
+    return bool(items) and not any(map(gc.is_tracked, items))
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:
