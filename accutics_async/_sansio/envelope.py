@@ -115,7 +115,7 @@ def _decode_success(
         )
 
     try:
-        doc = load_envelope(body)
+        doc = load_envelope(body, None if read_meta is None else read_meta.raw)
     except orjson.JSONDecodeError as exc:
         # The parser's reason (bad UTF-8, depth, a number out of range, where
         # it stopped) is the context that tells a cut body from a broken one.
@@ -129,7 +129,7 @@ def _decode_success(
             "not_envelope", "is not the documented envelope: expected a JSON object with 'data'"
         )
     raw_meta = doc.get("meta")
-    if read_meta is not None and read_meta.raw == raw_meta:
+    if read_meta is not None and (read_meta.raw is raw_meta or read_meta.raw == raw_meta):
         return Response(status=status, headers=headers, data=doc["data"], meta=read_meta, url=url)
     try:
         meta = structure_meta(raw_meta)

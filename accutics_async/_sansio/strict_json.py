@@ -201,17 +201,30 @@ def _split(body: bytes) -> tuple[str, slice, slice | None] | None:
     return first, slice(start, sep), slice(colon.end(), close)
 
 
-def load_envelope(body: bytes) -> Any:
+def load_envelope(body: bytes, read_meta: Any = None) -> Any:
     """Parse a response body; for an envelope, refuse repeated keys outside ``data``.
 
     Returns the parsed JSON value (normally the envelope dict). Raises
     ``orjson.JSONDecodeError`` for invalid JSON, ``DuplicateKeyError`` for an
     ambiguous envelope, ``ValueError`` if it cannot be checked.
+
+    ``read_meta``, if not ``None``, is what :func:`load_meta` returned for this
+    very body: its meta span already parsed as one value free of repeats, so
+    only the data span is parsed (both split the body the same way).
     """
     split = _split(body)
     if split is not None:
         first, first_span, second_span = split
         view = memoryview(body)
+        if read_meta is not None and second_span is not None:
+            try:
+                data = orjson.loads(view[first_span if first == "data" else second_span])
+            except orjson.JSONDecodeError:
+                pass  # not this layout after all: the paths below decide
+            else:
+                if first == "data":
+                    return {"data": data, "meta": read_meta}
+                return {"meta": read_meta, "data": data}
         try:
             first_value = orjson.loads(view[first_span])
             second_value = None if second_span is None else orjson.loads(view[second_span])

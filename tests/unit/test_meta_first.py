@@ -100,6 +100,11 @@ def test_a_meta_read_first_is_the_meta_the_full_decode_reads(
         return  # nothing is handed out: whatever was started early is dropped
     if early is not None:
         assert early == decoded.meta
+        # Given what was read first, the decode parses only the data, and
+        # reads the same envelope.
+        again = decode_response(200, {}, body, read_meta=early)
+        assert again.meta is early
+        assert again.data == decoded.data
 
 
 @given(st.binary(max_size=200) | json_values.map(lambda v: orjson.dumps(v)))
