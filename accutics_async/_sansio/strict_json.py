@@ -217,14 +217,9 @@ def load_envelope(body: bytes, read_meta: Any = None) -> Any:
         first, first_span, second_span = split
         view = memoryview(body)
         if read_meta is not None and second_span is not None:
-            try:
-                data = orjson.loads(view[first_span if first == "data" else second_span])
-            except orjson.JSONDecodeError:
-                pass  # not this layout after all: the paths below decide
-            else:
-                if first == "data":
-                    return {"data": data, "meta": read_meta}
-                return {"meta": read_meta, "data": data}
+            doc = _with_meta_read(view, first, first_span, second_span, read_meta)
+            if doc is not None:
+                return doc
         try:
             first_value = orjson.loads(view[first_span])
             second_value = None if second_span is None else orjson.loads(view[second_span])
@@ -242,6 +237,18 @@ def load_envelope(body: bytes, read_meta: Any = None) -> Any:
             # The key order of the body, as orjson would have kept it.
             return {"data": data, "meta": meta} if first == "data" else {"meta": meta, "data": data}
     return loads_checked(body)
+
+
+def _with_meta_read(
+    view: memoryview, first: str, first_span: slice, second_span: slice, meta: Any
+) -> dict[str, Any] | None:
+    """The envelope from its data span and the meta already read; ``None`` if that span
+    is not one JSON value (not this layout after all: :func:`load_envelope` decides)."""
+    try:
+        data = orjson.loads(view[first_span if first == "data" else second_span])
+    except orjson.JSONDecodeError:
+        return None
+    return {"data": data, "meta": meta} if first == "data" else {"meta": meta, "data": data}
 
 
 def load_meta(body: bytes) -> Any:
