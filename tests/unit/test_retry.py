@@ -639,7 +639,7 @@ async def test_a_first_attempt_that_succeeds_builds_no_tenacity_loop(
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("AsyncRetrying built for a call that succeeded at once")
 
-    monkeypatch.setattr(_retry, "AsyncRetrying", refuse)
+    monkeypatch.setattr(tenacity, "AsyncRetrying", refuse)
 
     async def attempt(ends_at: float | None) -> str:
         return "ok"
