@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.resources
 import inspect
+import subprocess
+import sys
 import types
 
 import pytest
@@ -99,6 +101,13 @@ def test_tenacity_does_not_leak() -> None:
     for name in accutics_async.__all__:
         module = getattr(getattr(accutics_async, name), "__module__", "") or ""
         assert not module.startswith(("tenacity", "aiohttp", "cattrs")), name
+
+
+def test_importing_the_package_leaves_tenacity_for_the_first_retry() -> None:
+    # A fresh interpreter: this one has long imported tenacity for other tests.
+    code = "import sys, accutics_async; print('tenacity' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def test_sync_package_exports_its_contract() -> None:

@@ -208,9 +208,10 @@ def load_envelope(body: bytes, read_meta: Any = None) -> Any:
     ``orjson.JSONDecodeError`` for invalid JSON, ``DuplicateKeyError`` for an
     ambiguous envelope, ``ValueError`` if it cannot be checked.
 
-    ``read_meta``, if not ``None``, is what :func:`load_meta` returned for this
-    very body: its meta span already parsed as one value free of repeats, so
-    only the data span is parsed (both split the body the same way).
+    ``read_meta``, if not ``None``, is what :func:`load_meta` read of this
+    body: it is taken as the meta without a second parse when this body's
+    meta text is exactly its compact encoding (which also proves no key
+    repeats, see above), so a meta read from another body is never taken.
     """
     split = _split(body)
     if split is not None:
@@ -242,12 +243,17 @@ def load_envelope(body: bytes, read_meta: Any = None) -> Any:
 def _with_meta_read(
     view: memoryview, first: str, first_span: slice, second_span: slice, meta: Any
 ) -> dict[str, Any] | None:
-    """The envelope from its data span and the meta already read; ``None`` if that span
-    is not one JSON value (not this layout after all: :func:`load_envelope` decides)."""
+    """The envelope from its data span and the meta already read, if the meta span spells
+    exactly that meta; ``None`` otherwise, and :func:`load_envelope` decides."""
+    data_span, meta_span = (
+        (first_span, second_span) if first == "data" else (second_span, first_span)
+    )
     try:
-        data = orjson.loads(view[first_span if first == "data" else second_span])
-    except orjson.JSONDecodeError:
-        return None
+        if orjson.dumps(meta) != view[meta_span].tobytes():
+            return None
+        data = orjson.loads(view[data_span])
+    except (orjson.JSONEncodeError, orjson.JSONDecodeError):
+        return None  # not this layout after all, or a meta orjson does not write back
     return {"data": data, "meta": meta} if first == "data" else {"meta": meta, "data": data}
 
 

@@ -82,6 +82,21 @@ def test_the_meta_check_refuses_exactly_the_texts_that_repeat_a_key(
         assert load_meta(body) in (None, json.loads(text))
 
 
+@given(written.map(lambda v: ("obj", [("x", v)])), spacing, st.booleans(), metas)
+def test_a_meta_read_from_another_body_is_never_taken_for_this_one(
+    meta: Any, gap: str, data_first: bool, other: Any
+) -> None:
+    text = render(meta, gap)
+    parts = ['"data":[{"id":1}]', f'"meta":{text}']
+    body = ("{" + ",".join(parts if data_first else parts[::-1]) + "}").encode()
+    foreign = load_meta(orjson.dumps({"data": [], "meta": other}))
+    if repeats_a_key(text):
+        with pytest.raises(DuplicateKeyError):
+            load_envelope(body, foreign)
+    else:
+        assert load_envelope(body, foreign)["meta"] == json.loads(text)
+
+
 @given(
     st.fixed_dictionaries({"data": json_values}, optional={"meta": metas}),
     st.booleans(),

@@ -640,6 +640,7 @@ async def test_a_first_attempt_that_succeeds_builds_no_tenacity_loop(
         raise AssertionError("AsyncRetrying built for a call that succeeded at once")
 
     monkeypatch.setattr(tenacity, "AsyncRetrying", refuse)
+    monkeypatch.setattr(_retry, "AsyncRetrying", refuse, raising=False)  # if imported at the top
 
     async def attempt(ends_at: float | None) -> str:
         return "ok"
