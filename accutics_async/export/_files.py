@@ -207,6 +207,17 @@ def read_state(paths: ExportPaths) -> SavedState | None:
     return None if data is None else SavedState.from_json(data, paths.checkpoint)
 
 
+# Drop-behind: every this many bytes appended, the pages written before are
+# handed back to the kernel. An export is written once and mostly not read
+# back, so caching it only evicts the user's working set; and on the
+# benchmark VM, growing the page cache costs more kernel time than the
+# writes themselves (211 MB written with no other work: 0.42 s of system
+# time kept cached, 0.09 s with a 4 MiB window, the advice calls included).
+_DROP_BEHIND_BYTES = 4 * 1024 * 1024
+_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)
+_fadvise = getattr(os, "posix_fadvise", None) if _DONTNEED is not None else None
+
+
 class PartWriter:
     """Appends pages to the partial file; each :meth:`commit` makes them durable and checkpoints."""
 
@@ -239,6 +250,9 @@ class PartWriter:
             self.close()
             raise
         self.offset = offset
+        # Two marks: advice over [_advised_from, offset) starts writeback of
+        # the newest window and drops the one before, clean by then.
+        self._advised_from = self._advised_to = offset
 
     @staticmethod
     def _fresh(paths: ExportPaths) -> int:
@@ -260,6 +274,27 @@ class PartWriter:
         with os_errors(self._paths.part):
             self._file.write(data)
         self.offset += len(data)
+
+    @property
+    def drop_behind_due(self) -> bool:
+        """Whether :meth:`drop_behind` has a new window to hand back."""
+        return _fadvise is not None and self.offset - self._advised_to >= _DROP_BEHIND_BYTES
+
+    def drop_behind(self) -> None:
+        """Start writeback of the newest window and drop the one before (clean by then).
+
+        Blocking (the advice submits the writeback), so the export runs it
+        in a worker thread. Advice only: the kernel keeps a dirty page until
+        it is written and drops clean ones, so no byte can be lost, and a
+        refusal costs nothing but the cache. A page still being written back
+        is skipped and stays cached: best effort, not a bound.
+        """
+        if _fadvise is None or _DONTNEED is None:  # pragma: no cover - not POSIX
+            return
+        start = self._advised_from
+        with contextlib.suppress(OSError):
+            _fadvise(self._file.fileno(), start, self.offset - start, _DONTNEED)
+        self._advised_from, self._advised_to = self._advised_to, self.offset
 
     def commit(self, state: SavedState) -> None:
         """Make everything appended durable, then record ``state`` (with the new offset).
@@ -335,6 +370,10 @@ class StreamWriter:
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self.offset = 0
+        self.drop_behind_due = False  # a pipe has no page cache to hand back
+
+    def drop_behind(self) -> None:  # pragma: no cover - never due
+        """Nothing to hand back."""
 
     def append(self, data: bytes) -> None:
         with os_errors(STDOUT):

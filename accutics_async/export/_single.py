@@ -275,6 +275,8 @@ async def _run(
             # on it while this one is encoded and written.
             await asyncio.sleep(0)
             writer.append(encoder.encode(page.items))
+            if writer.drop_behind_due:
+                await in_thread(writer.drop_behind)
             state = _after_page(state, pager, len(page.items), writer.offset, encoder)
             if time.monotonic() - last_commit >= checkpoint_every:
                 await in_thread(writer.commit, state)

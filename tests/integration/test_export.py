@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +88,36 @@ async def test_round_trip_every_record_once_in_order(
     assert os.listdir(tmp_path) == [out.name]  # no partial file, no checkpoint
     if fmt == "jsonl":
         assert [orjson.loads(x) for x in out.read_bytes().splitlines()] == server.all_records()
+
+
+async def test_export_hands_written_pages_back_to_the_kernel_off_the_loop(
+    client: AccuticsClient,
+    server: FakeAccuticsServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The advice submits writeback, which can block on the disk: it runs in
+    # a worker thread, never on the event loop's.
+    from accutics_async.export import _files
+
+    loop_thread = threading.get_ident()
+    advised: list[tuple[int, int, int]] = []
+
+    def fadvise(fd: int, start: int, length: int, advice: int) -> None:
+        advised.append((threading.get_ident(), start, start + length))
+
+    monkeypatch.setattr(_files, "_fadvise", fadvise)
+    monkeypatch.setattr(_files, "_DONTNEED", 4)
+    monkeypatch.setattr(_files, "_DROP_BEHIND_BYTES", 16 * 1024)
+    out = tmp_path / "out.jsonl"
+    await export(client, "/records", out, page_size=PAGE, concurrency=2)
+    assert ids_of(out) == [r["id"] for r in server.all_records()]
+    assert len(advised) >= 3
+    assert all(thread != loop_thread for thread, _, _ in advised)
+    ends = [end for _, _, end in advised]
+    assert ends == sorted(ends)
+    assert ends[-1] <= out.stat().st_size
+    assert [start for _, start, _ in advised[2:]] == ends[:-2]
 
 
 async def test_jsonl_is_the_same_for_both_styles_and_any_concurrency(

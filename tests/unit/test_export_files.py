@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from accutics_async import AccuticsError
 from accutics_async.export import CheckpointExistsError, ExportError, ShardSpec
+from accutics_async.export import _files as files
 from accutics_async.export._checkpoint import SavedState
 from accutics_async.export._files import ExportPaths, PartWriter, merge_files, read_state
 from accutics_async.export._formats import CsvEncoder, JsonlEncoder, _csv_records, _split_record
@@ -338,3 +339,68 @@ def test_csv_text_without_the_csv_module_matches_it(rows: list[list[str]]) -> No
         _export_formats.csv = saved
     assert fallback == expected
     assert parse_csv(fallback.encode()) == rows
+
+
+def _append_pages(paths: ExportPaths, pages: list[bytes], *, offset: int = 0) -> None:
+    writer = PartWriter(paths, offset=offset, fsync=False)
+    try:
+        for page in pages:
+            writer.append(page)
+            if writer.drop_behind_due:
+                writer.drop_behind()
+        writer.commit(SavedState(format="jsonl", pager={}, offset=0))
+    finally:
+        writer.close()
+
+
+def test_part_writer_hands_written_pages_back_to_the_kernel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An export is written once: every window of bytes already in the file
+    # is advised away, each advice starting at the window before (written
+    # back by then) and never past the bytes appended.
+    calls: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(
+        files, "_fadvise", lambda fd, start, length, advice: calls.append((start, length, advice))
+    )
+    monkeypatch.setattr(files, "_DONTNEED", 4)
+    monkeypatch.setattr(files, "_DROP_BEHIND_BYTES", 100)
+    paths = ExportPaths.for_out(tmp_path / "out.jsonl")
+    Path(paths.part).write_bytes(b"x" * 30)
+    pages = [bytes([65 + n % 26]) * 60 + b"\n" for n in range(9)]
+    _append_pages(paths, pages, offset=30)
+    assert Path(paths.part).read_bytes() == b"x" * 30 + b"".join(pages)
+    dontneed = 4
+    # 61 bytes a page from offset 30: windows end at 152, 274, 396, 518.
+    assert calls == [
+        (30, 122, dontneed),
+        (30, 244, dontneed),
+        (152, 244, dontneed),
+        (274, 244, dontneed),
+    ]
+
+
+def test_part_writer_loses_nothing_when_the_kernel_refuses_the_advice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(fd: int, start: int, length: int, advice: int) -> None:
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(files, "_fadvise", refuse)
+    monkeypatch.setattr(files, "_DONTNEED", 4)
+    monkeypatch.setattr(files, "_DROP_BEHIND_BYTES", 10)
+    paths = ExportPaths.for_out(tmp_path / "out.jsonl")
+    pages = [b'{"id":%d}\n' % n for n in range(50)]
+    _append_pages(paths, pages)
+    assert Path(paths.part).read_bytes() == b"".join(pages)
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise here")
+def test_part_writer_drop_behind_with_the_real_advice_keeps_every_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "_DROP_BEHIND_BYTES", 64 * 1024)
+    paths = ExportPaths.for_out(tmp_path / "out.jsonl")
+    pages = [os.urandom(40_000) for _ in range(20)]
+    _append_pages(paths, pages)
+    assert Path(paths.part).read_bytes() == b"".join(pages)
