@@ -9,25 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterator,
-    Mapping,
-    Sequence,
-)
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from contextlib import aclosing
 from operator import length_hint
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from weakref import WeakSet
 
 import attrs
 
 from ._fanout import excluding_waits
-from ._observe import Observer, Operation
+from ._observe import Operation
 from ._sansio.models import Meta, Page, PageNumberPagination, Response
 from ._sansio.paging import (
     PageRequest,
@@ -40,48 +32,24 @@ from ._sansio.paging import (
     query_param,
 )
 from ._sansio.query import Query, check_count
-from ._sansio.redact import Redactor
-from ._sansio.structuring import structure_items
+from ._sansio.structuring import structure_hook, structure_items, structure_prefix
+from ._source import PageSource
 from ._walk import Early, Fetched, Walk
 from .errors import AccuticsError, ConfigurationError, DecodeError, PaginationError
 
 if TYPE_CHECKING:
     from ._fanout import Turn
 
-__all__ = ["AsyncPager", "PageSource"]
+__all__ = ["AsyncPager"]
 
 T = TypeVar("T")
 U = TypeVar("U")
 
-
-class PageSource(Protocol):
-    """What a pager needs of a client (:class:`AccuticsClient` is one).
-
-    One request per page (telling the pager its ``meta`` before its data is
-    decoded: see :meth:`AccuticsClient.request_page`), the base URL links
-    must stay on, the client's concurrency budget, its observer, and the one
-    redactor of every token it has seen.
-    """
-
-    @property
-    def base_url(self) -> str: ...
-
-    @property
-    def max_concurrency(self) -> int: ...
-
-    @property
-    def observer(self) -> Observer: ...
-
-    @property
-    def redactor(self) -> Redactor: ...
-
-    async def request_page(
-        self,
-        url: str,
-        *,
-        on_meta: Callable[[Meta], bool] | None = None,
-        turn: Turn | None = None,
-    ) -> Response: ...
+# With a model, items handed out one by one are structured this many at a time
+# as they go: what a consumer drops is freed at once. A page structured ahead
+# lives until its last item is read, and its hundreds of new objects set off
+# the garbage collector (a sixth of a sequential typed walk's CPU, nested records).
+_STRUCTURE_BATCH = 16
 
 
 class AsyncPager(Generic[T]):
@@ -275,48 +243,84 @@ class AsyncPager(Generic[T]):
             return
         handed = 0
         self._restart()
-        async with aclosing(self._walk(self._start, budget)) as walk:
+        lazy = self._model is not None  # the pages hold JSON items: see _batches
+        async with aclosing(self._walk(self._start, budget, lazy=lazy)) as walk:
             async for fetched, skip, dups in walk:
-                items = fetched.page.items
                 self._reading = fetched
                 self._iter = None
                 self._next_index = skip
-                if dups:
-                    for index in range(skip, len(items)):
-                        # Recorded before the yield: once the consumer holds
-                        # the item it counts as done, even if it never asks
-                        # again.
-                        self._next_index = index + 1
-                        if index in dups:
-                            continue
-                        self._yielded += 1
-                        yield items[index]
-                        handed += 1
-                        if handed == budget:
-                            return
-                    continue
-                # The per-item hot path: nothing but the yield (see _position).
-                stop = len(items)
+                stop = len(fetched.page.items)
                 if budget is not None:
                     stop = min(stop, skip + budget - handed)
-                view = items if skip == 0 and stop == len(items) else items[skip:stop]
-                self._iter_stop = stop
-                self._iter = it = iter(view)
-                for item in it:
-                    yield item
-                self._iter = None
-                self._yielded += stop - skip
-                self._next_index = stop
+                try:
+                    if dups:
+                        for item in self._kept(fetched, skip, dups):
+                            self._yielded += 1
+                            yield item
+                            handed += 1
+                            if handed == budget:
+                                return
+                        continue
+                    # The per-item hot path: nothing but the yield (see _position).
+                    for begin, batch in self._batches(fetched, skip, stop):
+                        self._iter_stop = begin + len(batch)
+                        self._iter = it = iter(batch)
+                        for item in it:
+                            yield item
+                        self._iter = None
+                        self._yielded += len(batch)
+                        self._next_index = begin + len(batch)
+                except DecodeError as exc:  # an item that does not fit the model
+                    # Raised through the walk, so its span records the failure too.
+                    self._source.redactor.exception(exc)  # it quotes the page's URL
+                    await walk.athrow(exc)
+                    raise  # pragma: no cover - athrow raises it
                 handed += stop - skip
                 if handed == budget:
                     return
 
+    def _batches(
+        self, fetched: Fetched[T], skip: int, stop: int
+    ) -> Iterator[tuple[int, Sequence[T]]]:
+        """``(index of the first, items)`` from ``skip`` to ``stop``, structured a batch at a
+        time with a model; one that does not fit is raised once those before it are out."""
+        items = fetched.page.items
+        model = self._model
+        if model is None:
+            yield skip, items if skip == 0 and stop == len(items) else items[skip:stop]
+            return
+        data = cast("list[Any]", items)  # a lazy walk's pages hold the JSON items
+        for begin in range(skip, stop, _STRUCTURE_BATCH):
+            chunk = data[begin : min(begin + _STRUCTURE_BATCH, stop)]
+            batch, error = structure_prefix(chunk, model, fetched.request.url, begin)
+            yield begin, batch
+            if error is not None:
+                raise error
+
+    def _kept(self, fetched: Fetched[T], skip: int, dups: frozenset[int]) -> Iterator[T]:
+        """The page's items from ``skip`` on but the repeated ones, structured one by one."""
+        items = fetched.page.items
+        model = self._model
+        for index in range(skip, len(items)):
+            if index in dups:
+                self._next_index = index + 1
+                continue
+            item = items[index]
+            if model is not None:
+                one, error = structure_prefix([item], model, fetched.request.url, index)
+                if error is not None:
+                    raise error
+                item = one[0]
+            self._next_index = index + 1  # done once the consumer holds it, asked again or not
+            yield item
+
     async def _walk(
-        self, start: WalkPosition, item_budget: int | None
+        self, start: WalkPosition, item_budget: int | None, *, lazy: bool = False
     ) -> AsyncGenerator[tuple[Fetched[T], int, frozenset[int]], None]:
         """Yield ``(fetched page, items to skip, indexes of duplicates)``, in order.
 
-        The steps are :class:`_walk.Walk`'s; this loop only runs them.
+        The steps are :class:`_walk.Walk`'s; this loop only runs them. With
+        ``lazy``, the pages hold their JSON items, for the caller to structure.
         """
         # The walk's span (see _observe.Operation: not current in a generator).
         span = self._source.observer.walk(
@@ -326,7 +330,7 @@ class AsyncPager(Generic[T]):
         def fetch(
             request: PageRequest, number: int, early: Early | None, turn: Turn | None
         ) -> Awaitable[Fetched[T]]:
-            return self._fetch(request, number, span, early, turn)
+            return self._fetch(request, number, span, early, turn, lazy=lazy)
 
         walk = Walk(
             fetch,
@@ -362,6 +366,8 @@ class AsyncPager(Generic[T]):
         span: Operation | None = None,
         early: Early | None = None,
         turn: Turn | None = None,
+        *,
+        lazy: bool = False,
     ) -> Fetched[T]:
         started = time.perf_counter()
         base_url = self._source.base_url
@@ -389,7 +395,7 @@ class AsyncPager(Generic[T]):
         else:
             with span.within():  # the call's span is a child of the walk's
                 resp = await answer
-        page, ids, distinct = self._page(resp, request, number)
+        page, ids, distinct = self._page(resp, request, number, lazy=lazy)
         # The wait for the consumer's turn is not the fetch's time.
         elapsed = time.perf_counter() - excluding_waits(started, turn)
         await self._source.observer.page(request.url, page.number, len(page.items), elapsed)
@@ -404,9 +410,9 @@ class AsyncPager(Generic[T]):
         return Fetched(request, page, ids, distinct, following)
 
     def _page(
-        self, resp: Response, request: PageRequest, number: int
+        self, resp: Response, request: PageRequest, number: int, *, lazy: bool = False
     ) -> tuple[Page[T], Sequence[Any], set[Any]]:
-        """The page ``resp`` holds, and its items' ids (and their set) if they can repeat."""
+        """The page ``resp`` holds (JSON items if ``lazy``), and its items' ids and their set."""
         data = resp.data
         if not isinstance(data, list):
             raise DecodeError(
@@ -425,10 +431,18 @@ class AsyncPager(Generic[T]):
             distinct = id_set(ids)
         # Without a model the items are the JSON objects themselves (T is
         # then dict[str, Any], as paginate()'s overloads say).
-        items: list[T] = (
-            cast("list[T]", data)
-            if self._model is None
-            else structure_items(data, self._model, request.url)
-        )
+        model = self._model
+        try:
+            if model is not None and lazy:
+                structure_hook(model, request.url)  # a model it cannot structure is refused now
+            items = (
+                cast("list[T]", data)
+                if model is None or lazy
+                else structure_items(data, model, request.url)
+            )
+        except DecodeError as exc:
+            # The message quotes the URL, which a user's params= could give the token.
+            self._source.redactor.exception(exc)
+            raise
         page = Page(items=items, meta=resp.meta, number=request.number or number, url=request.url)
         return page, ids, distinct

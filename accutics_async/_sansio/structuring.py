@@ -18,7 +18,7 @@ from ..errors import ConfigurationError, DecodeError
 from .converter import CONVERTER, page_hook
 from .models import CursorPagination, Meta, PageNumberPagination, Record
 
-__all__ = ["register_structure_hook", "structure_items"]
+__all__ = ["register_structure_hook", "structure_hook", "structure_items", "structure_prefix"]
 
 T = TypeVar("T")
 
@@ -65,9 +65,48 @@ def structure_items(data: list[Any], model: type[T], where: str) -> list[T]:
     Raises ``DecodeError(kind="bad_item")`` naming the first item and field
     that do not fit, or the field whose type has no structure hook.
     """
+    items, error = structure_prefix(data, model, where)
+    if error is not None:
+        raise error
+    return items
+
+
+def structure_prefix(
+    data: list[Any], model: type[T], where: str, first: int = 0
+) -> tuple[list[T], DecodeError | None]:
+    """``data``'s items as ``model`` up to the first that does not fit, and its error.
+
+    ``data`` holds the items ``first`` on of a page, so the error names an
+    item by its index in the page. The error, when there is one, is the
+    ``DecodeError(kind="bad_item")`` :func:`structure_items` raises; a model
+    with a field type no hook knows gives no items and that error.
+    """
+    try:
+        hook = structure_hook(model, where)
+    except DecodeError as error:
+        return [], error
+    try:
+        return page_hook(model, hook)(data), None
+    except Exception:
+        pass
+    # Slow path, only on failure: item by item with the item hook, which
+    # decides (the page hook gives what it gives, or raises): the first bad
+    # item is named, then its field.
+    items: list[T] = []
+    for index, item in enumerate(data, first):
+        try:
+            items.append(hook(item, model))
+        except Exception as exc:
+            return items, _bad_item(model, item, index, where, exc)
+    return items, None
+
+
+def structure_hook(model: type[T], where: str) -> Callable[[Any, Any], T]:
+    """``model``'s structure hook, or ``DecodeError(kind="bad_item")`` naming the field
+    whose type no hook knows."""
     name = getattr(model, "__name__", repr(model))
     try:
-        hook = CONVERTER.get_structure_hook(model)
+        return CONVERTER.get_structure_hook(model)
     except Exception as exc:  # cattrs could not build a hook: a field type it does not know
         field = _field_without_hook(model)
         what = f"field {field!r}" if field else name
@@ -77,25 +116,20 @@ def structure_items(data: list[Any], model: type[T], where: str) -> list[T]:
             "accutics_async.register_structure_hook()",
             kind="bad_item",
         ) from None
-    try:
-        return page_hook(model, hook)(data)
-    except Exception:
-        pass
-    # Slow path, only on failure: item by item with the item hook, which
-    # decides (the page hook gives what it gives, or raises): the first bad
-    # item is named, then its field.
-    items: list[T] = []
-    for index, item in enumerate(data):
-        try:
-            items.append(hook(item, model))
-        except Exception as exc:
-            field = _bad_field(model, item)
-            what = f" field {field!r}:" if field else ""
-            raise DecodeError(
-                f"{where}: item {index} does not fit {name}:{what} {type(exc).__name__}: {exc}",
-                kind="bad_item",
-            ) from (exc if isinstance(exc, (TypeError, ValueError, KeyError)) else None)
-    return items
+
+
+def _bad_item(model: Any, item: Any, index: int, where: str, exc: Exception) -> DecodeError:
+    name = getattr(model, "__name__", repr(model))
+    field = _bad_field(model, item)
+    what = f" field {field!r}:" if field else ""
+    error = DecodeError(
+        f"{where}: item {index} does not fit {name}:{what} {type(exc).__name__}: {exc}",
+        kind="bad_item",
+    )
+    if isinstance(exc, (TypeError, ValueError, KeyError)):
+        error.__cause__ = exc
+    error.__suppress_context__ = True
+    return error
 
 
 def _type_name(tp: Any) -> str:

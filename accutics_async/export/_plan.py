@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._pagination import AsyncPager, PageSource
+from .._pagination import AsyncPager
 from .._sansio.converter import parse_datetime
 from .._sansio.protocol import Params
 from .._sansio.query import Query
 from .._sansio.search import F, Filter, Search
 from .._sansio.sort import format_sort, parse_sort
+from .._source import PageSource
 from ..errors import ExportError
 from ._formats import FORMATS
 from ._types import ExportFormat, resolve_format

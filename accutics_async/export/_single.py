@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._pagination import AsyncPager, PageSource
+from .._pagination import AsyncPager
 from .._sansio.protocol import Params, PathLike
 from .._sansio.query import Query
 from .._sansio.search import Filter, Search
+from .._source import PageSource
 from .._threads import in_thread
 from ..errors import CheckpointExistsError, ExportError, PaginationError
 from ._checkpoint import SavedState

@@ -30,11 +30,12 @@ from typing import Any
 
 import attrs
 
-from .._pagination import AsyncPager, PageSource
+from .._pagination import AsyncPager
 from .._sansio.models import CursorPagination, Page, PageNumberPagination
 from .._sansio.paging import PageRequest, next_request
 from .._sansio.protocol import Params
 from .._sansio.query import Query
+from .._source import PageSource
 from ._keys import Entry, encode_entries, window_search
 
 __all__ = ["Listing", "restart_point", "walk"]

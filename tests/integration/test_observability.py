@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
+import attrs
 import orjson
 import pytest
 from aiohttp import web
@@ -31,6 +32,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from accutics_async import (
     AccuticsClient,
     ConfigurationError,
+    DecodeError,
     PageEvent,
     PauseEvent,
     RateLimitError,
@@ -251,6 +253,40 @@ async def test_spans_and_metrics_of_a_walk_with_faults(clock: Clock, otel: Otel)
     }
     assert [p.value for p in points["accutics.client.pages"]] == [12]
     assert [p.value for p in points["accutics.client.items"]] == [120]
+
+
+@attrs.frozen
+class Numbered:
+    id: str
+    n: int
+
+
+@pytest.mark.parametrize("how", ["items", "pages"])
+async def test_a_walk_that_meets_an_item_its_model_cannot_take_is_a_failed_span(
+    otel: Otel, how: str
+) -> None:
+    async def listing(request: web.Request) -> web.Response:
+        data: list[dict[str, Any]] = [{"id": str(i), "n": i} for i in range(30)]
+        data[20]["n"] = "twenty"
+        return web.json_response({"data": data, "meta": {}})
+
+    app = web.Application()
+    app.router.add_get("/v1/records", listing)
+    async with serve_app(app) as origin, AccuticsClient(TOKEN, base_url=f"{origin}/v1") as client:
+        pager = client.paginate("records", model=Numbered)
+        got: list[Numbered] = []
+        with pytest.raises(DecodeError, match="item 20 does not fit Numbered"):
+            if how == "items":
+                async for item in pager:
+                    got.append(item)
+            else:
+                async for page in pager.pages():
+                    got.extend(page.items)
+    assert len(got) == (20 if how == "items" else 0)
+    [walk] = otel.spans("accutics.paginate")
+    assert walk.status.status_code is StatusCode.ERROR
+    assert walk.attributes is not None
+    assert walk.attributes["error.type"] == "bad_item"
 
 
 async def test_an_export_is_one_span_over_its_walk(clock: Clock, otel: Otel, tmp_path: Any) -> None:

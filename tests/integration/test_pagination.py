@@ -7,6 +7,7 @@ import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
+import attrs
 import pytest
 from aiohttp import web
 from hypothesis import HealthCheck, given, settings
@@ -16,6 +17,7 @@ from loopback_support import serve_app
 from accutics_async import (
     AccuticsClient,
     ConfigurationError,
+    DecodeError,
     F,
     PaginationError,
     Record,
@@ -271,6 +273,75 @@ async def test_records_inserted_mid_walk_end_up_exactly_once(
     final = await all_ids(client, path, page_size=50)
     assert ids == final
     assert len(final) == N + 30
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+async def test_typed_items_end_up_exactly_once_when_records_are_inserted_mid_walk(
+    client: AccuticsClient, server: FakeAccuticsServer, concurrency: int
+) -> None:
+    before = await all_ids(client, server.page_endpoint, page_size=50)
+    pager = client.paginate(
+        server.page_endpoint, page_size=10, concurrency=concurrency, model=Record
+    )
+    ids: list[str] = []
+    async for record in pager:
+        assert isinstance(record, Record)
+        ids.append(record.id)
+        if len(ids) == 15:
+            # Before everything: the pages after shift, so records come again.
+            server.insert_records(7, at=0)
+    assert ids == before  # each once; the new ones are behind the walk
+
+
+@attrs.frozen
+class Numbered:
+    id: str
+    n: int
+
+
+def _numbered_listing(
+    pages: int, size: int, bad: tuple[int, int]
+) -> tuple[web.Application, dict[str, bool]]:
+    """Page-number pages of ``size`` items; item ``bad[1]`` of page ``bad[0]`` does not fit
+    until the state returned says ``fixed``."""
+    state = {"fixed": False}
+
+    async def listing(request: web.Request) -> web.Response:
+        number = int(request.query.get("page", "1"))
+        data: list[dict[str, Any]] = [
+            {"id": f"{number}-{i}", "n": number * 1000 + i} for i in range(size)
+        ]
+        if number == bad[0] and not state["fixed"]:
+            data[bad[1]]["n"] = "not a number"
+        following = f"/v1/things?page={number + 1}" if number < pages else None
+        pagination = {"next": following, "items_per_page": size, "total_items": pages * size}
+        return web.json_response({"data": data, "meta": {"pagination": pagination}})
+
+    app = web.Application()
+    app.router.add_get("/v1/things", listing)
+    return app, state
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_a_typed_walk_hands_out_what_fits_and_resumes_at_the_item_that_did_not(
+    concurrency: int,
+) -> None:
+    app, state = _numbered_listing(pages=5, size=40, bad=(3, 17))
+    async with serve_app(app) as origin, AccuticsClient("t" * 20, base_url=f"{origin}/v1") as c:
+        pager = c.paginate("things", model=Numbered, concurrency=concurrency)
+        got: list[int] = []
+        with pytest.raises(DecodeError, match="item 17 does not fit Numbered: field 'n'"):
+            async for item in pager:
+                got.append(item.n)
+        assert got == [p * 1000 + i for p in (1, 2) for i in range(40)] + [
+            3000 + i for i in range(17)
+        ]
+        state["fixed"] = True
+        resumed = c.paginate(
+            "things", model=Numbered, concurrency=concurrency, resume=pager.checkpoint
+        )
+        rest = [item.n async for item in resumed]
+    assert got + rest == [p * 1000 + i for p in range(1, 6) for i in range(40)]
 
 
 # -- safety ----------------------------------------------------------------
