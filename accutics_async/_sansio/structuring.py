@@ -65,9 +65,24 @@ def structure_items(data: list[Any], model: type[T], where: str) -> list[T]:
     Raises ``DecodeError(kind="bad_item")`` naming the first item and field
     that do not fit, or the field whose type has no structure hook.
     """
-    items, error = structure_prefix(data, model, where)
-    if error is not None:
-        raise error
+    try:
+        hook = CONVERTER.get_structure_hook(model)
+    except Exception as exc:  # cattrs could not build a hook: a field type it does not know
+        raise _no_hook(model, where, exc) from None
+    try:
+        return page_hook(model, hook)(data)
+    except Exception:
+        pass
+    # Slow path, only on failure: item by item with the item hook, which
+    # decides (the page hook gives what it gives, or raises): the first bad
+    # item is named, then its field.
+    items: list[T] = []
+    for index, item in enumerate(data):
+        try:
+            items.append(hook(item, model))
+        except Exception as exc:
+            bad = _bad_item(model, item, index, where, exc)
+            raise bad from bad.__cause__
     return items
 
 
@@ -104,18 +119,22 @@ def structure_prefix(
 def structure_hook(model: type[T], where: str) -> Callable[[Any, Any], T]:
     """``model``'s structure hook, or ``DecodeError(kind="bad_item")`` naming the field
     whose type no hook knows."""
-    name = getattr(model, "__name__", repr(model))
     try:
         return CONVERTER.get_structure_hook(model)
     except Exception as exc:  # cattrs could not build a hook: a field type it does not know
-        field = _field_without_hook(model)
-        what = f"field {field!r}" if field else name
-        raise DecodeError(
-            f"{where}: cannot structure {name}: {what} has a type with no structure hook "
-            f"({_type_name(getattr(exc, 'type', None))}); add one with "
-            "accutics_async.register_structure_hook()",
-            kind="bad_item",
-        ) from None
+        raise _no_hook(model, where, exc) from None
+
+
+def _no_hook(model: Any, where: str, exc: Exception) -> DecodeError:
+    name = getattr(model, "__name__", repr(model))
+    field = _field_without_hook(model)
+    what = f"field {field!r}" if field else name
+    return DecodeError(
+        f"{where}: cannot structure {name}: {what} has a type with no structure hook "
+        f"({_type_name(getattr(exc, 'type', None))}); add one with "
+        "accutics_async.register_structure_hook()",
+        kind="bad_item",
+    )
 
 
 def _bad_item(model: Any, item: Any, index: int, where: str, exc: Exception) -> DecodeError:
