@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import inspect
 import linecache
+import threading
 import types
 import weakref
 from collections.abc import Callable, Mapping
@@ -50,6 +51,15 @@ class _STAMP:
 
 # Nested attrs objects built inline, at most this deep (deeper: their hook).
 _MAX_DEPTH = 3
+
+# The classes whose item hook this thread is making. A class met again
+# while its own hook is being made contains itself: make_item_hook raises
+# RecursionError at once, as cattrs' own generator does, and the field's
+# hook is looked up when used (Hooks.get). Without this the re-entry went
+# on until the interpreter's stack ran out, and where that RecursionError
+# landed depended on the caller's depth (in resolving annotations, say,
+# which cached a hook that could not read the class).
+_making = threading.local()
 
 
 def _optional_arg(tp: Any) -> Any:
@@ -312,8 +322,20 @@ def make_item_hook(cl: Any, hooks: Hooks) -> Hook:
     """The hook structuring one JSON object into ``cl`` (a class :func:`fast_attrs` takes).
 
     Raises ``KeyError`` for a missing required key, and what a field's hook
-    raises for its value (``TypeError``, ``ValueError``...).
+    raises for its value (``TypeError``, ``ValueError``...). Making it
+    raises ``RecursionError`` for a class whose hook is already being made.
     """
+    making: set[Any] = _making.__dict__.setdefault("classes", set())
+    if cl in making:
+        raise RecursionError(f"{cl!r} contains itself")
+    making.add(cl)
+    try:
+        return _make_item_hook(cl, hooks)
+    finally:
+        making.discard(cl)
+
+
+def _make_item_hook(cl: Any, hooks: Hooks) -> Hook:
     writer = _Writer(hooks)
     writer.ns["cl"] = cl
     # Fields with a default first, then the required ones, as cattrs orders

@@ -65,24 +65,9 @@ def structure_items(data: list[Any], model: type[T], where: str) -> list[T]:
     Raises ``DecodeError(kind="bad_item")`` naming the first item and field
     that do not fit, or the field whose type has no structure hook.
     """
-    try:
-        hook = CONVERTER.get_structure_hook(model)
-    except Exception as exc:  # cattrs could not build a hook: a field type it does not know
-        raise _no_hook(model, where, exc) from None
-    try:
-        return page_hook(model, hook)(data)
-    except Exception:
-        pass
-    # Slow path, only on failure: item by item with the item hook, which
-    # decides (the page hook gives what it gives, or raises): the first bad
-    # item is named, then its field.
-    items: list[T] = []
-    for index, item in enumerate(data):
-        try:
-            items.append(hook(item, model))
-        except Exception as exc:
-            bad = _bad_item(model, item, index, where, exc)
-            raise bad from bad.__cause__
+    items, error = structure_prefix(data, model, where)
+    if error is not None:
+        raise error from error.__cause__
     return items
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any, Generic, Optional, TypeVar
 
 import attrs
@@ -150,6 +153,75 @@ def test_optional_fields_given_or_null() -> None:
 def test_recursive_class() -> None:
     node = structure({"name": "a", "child": {"name": "b", "child": None}}, Node)
     assert node == Node("a", Node("b"))
+
+
+RECURSIVE_MODULE = """
+from __future__ import annotations
+import attrs
+
+@attrs.frozen
+class Node:
+    name: str
+    child: Node | None = None
+
+@attrs.frozen
+class Chain:
+    name: str
+    next: Chain | None
+    head: Node
+"""
+
+
+def _at_depth(frames: int, call: Any) -> Any:
+    return call() if frames == 0 else _at_depth(frames - 1, call)
+
+
+def test_a_recursive_class_is_built_the_same_at_any_call_depth(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Hooks are cached per class, so each depth gets fresh classes: a module
+    # of the user's, its annotations resolved from its own globals. The hook
+    # of a class that contains itself used to be found by recursing until
+    # the stack ran out, and where the RecursionError landed depended on the
+    # caller's depth: about one depth in seven cached a hook that could not
+    # read the class at all (StructureHandlerNotFoundError for 'str').
+    monkeypatch.syspath_prepend(str(tmp_path))
+    node = {"name": "a", "child": {"name": "b", "child": None}}
+    value = {"name": "c1", "next": {"name": "c2", "next": None, "head": node}, "head": node}
+    for depth in range(24):
+        name = f"user_models_{depth}"
+        (tmp_path / f"{name}.py").write_text(RECURSIVE_MODULE)
+        module = importlib.import_module(name)
+        try:
+            chain = _at_depth(depth, partial(structure, value, module.Chain))
+        finally:
+            del sys.modules[name]
+        assert chain.next.head.child == module.Node("b"), depth
+        assert chain.next.next is None
+
+
+def test_a_recursive_class_builds_its_hook_once() -> None:
+    # Not once per stack frame until the interpreter's limit: a re-entry
+    # into the class being built is looked up when used, as cattrs does.
+    @attrs.frozen
+    class Tree:
+        name: str
+        children: list[Tree] = attrs.field(factory=list)
+
+    attrs.resolve_types(Tree, localns={"Tree": Tree})
+    built = []
+    original = generated.make_item_hook
+
+    def spy(cl: Any, hooks: Any) -> Any:
+        built.append(cl)
+        return original(cl, hooks)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(generated, "make_item_hook", spy)
+        patch.setattr(_converter, "make_item_hook", spy)
+        tree = structure({"name": "r", "children": [{"name": "c"}]}, Tree)
+    assert tree == Tree("r", [Tree("c")])
+    assert built.count(Tree) <= 2
 
 
 @pytest.mark.parametrize(
