@@ -84,6 +84,7 @@ def _json_default(value: Any) -> Any:
 # from): UUIDs and dates as strings, UTC datetimes in ISO 8601 with "Z" as
 # the API writes them (orjson's default is "+00:00"), Enums as their value.
 _JSON_OPTION = orjson.OPT_UTC_Z
+_JSONL_OPTION = _JSON_OPTION | orjson.OPT_APPEND_NEWLINE
 
 
 def to_json(value: Any, option: int = 0) -> bytes:
@@ -97,8 +98,17 @@ class JsonlEncoder:
     format = "jsonl"
 
     def encode(self, items: Sequence[Any]) -> bytes:
+        # What to_json(_plain(item)) gives for each item, inlined: an export
+        # of dicts (a JSON object per record) makes no Python call per record
+        # but orjson's, about a fifth of encoding a page.
+        dumps, default, option = orjson.dumps, _json_default, _JSONL_OPTION
         try:
-            return b"".join(to_json(_plain(item), orjson.OPT_APPEND_NEWLINE) for item in items)
+            return b"".join(
+                [
+                    dumps(item if item.__class__ is dict else _plain(item), default, option)
+                    for item in items
+                ]
+            )
         except TypeError as exc:
             raise ExportError(f"a record cannot be written as JSON: {exc}") from exc
 

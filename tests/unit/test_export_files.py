@@ -7,9 +7,12 @@ import io
 import itertools
 import json
 import os
+from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -101,6 +104,27 @@ def test_jsonl_is_one_compact_line_per_record() -> None:
     data = JsonlEncoder().encode(items)
     assert data.count(b"\n") == 2
     assert [orjson.loads(line) for line in data.splitlines()] == items
+
+
+@attrs.frozen
+class Budget:
+    id: str
+    amount: Decimal
+    at: datetime
+
+
+def test_jsonl_lines_are_each_items_json_form_whatever_the_item() -> None:
+    at = datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    items = [{"id": "a", "n": 1.5}, Budget("b", Decimal("0.10"), at), {"d": Decimal("2")}, [1]]
+    lines = JsonlEncoder().encode(items).splitlines()
+    assert [orjson.loads(line) for line in lines] == [
+        {"id": "a", "n": 1.5},
+        {"id": "b", "amount": "0.10", "at": "2024-01-02T03:04:05Z"},
+        {"d": "2"},
+        [1],
+    ]
+    with pytest.raises(ExportError, match="cannot be written as JSON"):
+        JsonlEncoder().encode([{"id": "c"}, {"x": object()}])
 
 
 def test_csv_new_columns_rewrite_the_header_and_pad_earlier_rows(tmp_path: Path) -> None:
