@@ -7,9 +7,11 @@ field, and a field type the converter has no hook for says how to add one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import collections.abc
+import types
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Union, get_args, get_origin
 from uuid import UUID
 
 import attrs
@@ -112,12 +114,11 @@ def structure_hook(model: type[T], where: str) -> Callable[[Any, Any], T]:
 
 def _no_hook(model: Any, where: str, exc: Exception) -> DecodeError:
     name = getattr(model, "__name__", repr(model))
-    field = _field_without_hook(model)
-    what = f"field {field!r}" if field else name
+    found = _field_without_hook(model, "", frozenset())
+    what, type_ = (f"field {found[0]!r}", found[1]) if found else (name, getattr(exc, "type", None))
     return DecodeError(
         f"{where}: cannot structure {name}: {what} has a type with no structure hook "
-        f"({_type_name(getattr(exc, 'type', None))}); add one with "
-        "accutics_async.register_structure_hook()",
+        f"({_type_name(type_)}); add one with accutics_async.register_structure_hook()",
         kind="bad_item",
     )
 
@@ -149,17 +150,62 @@ def _fields(model: Any) -> tuple[attrs.Attribute[Any], ...]:
         return ()
 
 
-def _field_without_hook(model: Any, prefix: str = "") -> str | None:
-    """The dotted name of the first field whose type the converter cannot structure."""
+def _field_without_hook(model: Any, prefix: str, seen: frozenset[Any]) -> tuple[str, Any] | None:
+    """The dotted name and the type of the first field whose type the converter cannot structure.
+
+    ``seen``: the classes on the way here, so that a class containing itself
+    is not walked again.
+    """
+    seen = seen | {model}
     for field in _fields(model):
-        try:
-            CONVERTER.get_structure_hook(field.type)
-        except RecursionError:  # a class that contains itself
-            continue
-        except Exception:
-            inner = _field_without_hook(field.type, f"{prefix}{field.name}.")
-            return inner or f"{prefix}{field.name}"
+        found = _type_without_hook(field.type, f"{prefix}{field.name}", seen)
+        if found is not None:
+            return found
     return None
+
+
+def _type_without_hook(tp: Any, path: str, seen: frozenset[Any]) -> tuple[str, Any] | None:
+    if tp in seen:
+        return None
+    try:
+        CONVERTER.get_structure_hook(tp)
+    except RecursionError:  # a class that contains itself
+        return None
+    except Exception as exc:
+        failed: Exception | None = exc
+    else:
+        failed = None
+    # A class's hook fails for one of its fields; a union's or a container's
+    # for a part, or (cattrs makes some of them without looking inside) not
+    # at all until used: the innermost field or part at fault is named.
+    found = _field_without_hook(tp, f"{path}.", seen) if failed is not None else None
+    for part, part_path in _parts(tp, path):
+        if found is not None:
+            break
+        found = _type_without_hook(part, part_path, seen)
+    if found is None and failed is not None:
+        found = path, getattr(failed, "type", None) or tp
+    return found
+
+
+_SEQUENCES = frozenset(
+    {list, set, frozenset, tuple, collections.abc.Sequence, collections.abc.MutableSequence}
+    | {collections.abc.Set, collections.abc.MutableSet, collections.abc.Iterable}
+)
+_MAPPINGS = frozenset({dict, collections.abc.Mapping, collections.abc.MutableMapping})
+
+
+def _parts(tp: Any, path: str) -> Iterator[tuple[Any, str]]:
+    """What a value of ``tp`` is made of, each with its path: the members of a
+    union (``X`` of ``X | None``), the elements of a sequence or set (``path[]``),
+    the values of a mapping; nothing for any other type."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Union or origin is types.UnionType:
+        yield from ((arg, path) for arg in args if arg is not type(None))
+    elif origin in _SEQUENCES and args:
+        yield from ((arg, f"{path}[]") for arg in args if arg is not Ellipsis)
+    elif origin in _MAPPINGS and len(args) == 2:
+        yield args[1], f"{path}[]"
 
 
 def _bad_field(model: Any, value: Any, prefix: str = "") -> str | None:
@@ -172,8 +218,43 @@ def _bad_field(model: Any, value: Any, prefix: str = "") -> str | None:
             if field.default is attrs.NOTHING:
                 return f"{name} (missing)"
             continue
-        try:
-            CONVERTER.structure(value[field.name], field.type)  # type: ignore[arg-type]
-        except Exception:
-            return _bad_field(field.type, value[field.name], f"{name}.") or name
+        if not _fits(value[field.name], field.type):
+            return _bad_part(field.type, value[field.name], name)
     return None
+
+
+def _bad_part(tp: Any, value: Any, path: str) -> str:
+    """The path of what in ``value`` (which does not fit ``tp``) does not fit: ``path`` itself,
+    or a field, element or value inside it."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Union or origin is types.UnionType:
+        members = [arg for arg in args if arg is not type(None)]
+        if value is not None and len(members) == 1:  # X | None: the X is at fault
+            return _bad_part(members[0], value, path)
+        return path
+    inner = _bad_element(origin, args, value, path)
+    if inner is not None:
+        return inner
+    return _bad_field(tp, value, f"{path}.") or path
+
+
+def _bad_element(origin: Any, args: tuple[Any, ...], value: Any, path: str) -> str | None:
+    """The path of the first element (of a list, set or ``tuple[X, ...]``) or mapping value
+    in ``value`` that does not fit, if ``value`` is such a container."""
+    elements: Any = ()
+    if origin in _SEQUENCES and args and args[1:] in ((), (Ellipsis,)) and type(value) is list:
+        kind, elements = args[0], ((f"[{i}]", v) for i, v in enumerate(value))
+    elif origin in _MAPPINGS and len(args) == 2 and type(value) is dict:
+        kind, elements = args[1], ((f"[{k!r}]", v) for k, v in value.items())
+    for where, element in elements:
+        if not _fits(element, kind):
+            return _bad_part(kind, element, f"{path}{where}")
+    return None
+
+
+def _fits(value: Any, tp: Any) -> bool:
+    try:
+        CONVERTER.structure(value, tp)
+    except Exception:
+        return False
+    return True

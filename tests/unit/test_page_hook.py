@@ -238,8 +238,11 @@ def test_page_hooks_are_cached_per_model_and_bounded(monkeypatch: pytest.MonkeyP
         ({"count": "7"}, r"item 1 does not fit Item: field 'count': TypeError"),
         ({"at": "2024-13-01T10:00:00Z"}, r"item 1 does not fit Item: field 'at': ValueError"),
         ({"owner": {"id": "p"}}, r"item 1 .* field 'owner.name \(missing\)': KeyError"),
-        ({"tags": ["a", 1]}, r"item 1 .* field 'tags': TypeError"),
-        ({"backup": {"id": 1, "name": "n", "seen": "x"}}, r"item 1 .* field 'backup': TypeError"),
+        ({"tags": ["a", 1]}, r"item 1 .* field 'tags\[1\]': TypeError"),
+        (
+            {"backup": {"id": 1, "name": "n", "seen": "x"}},
+            r"item 1 .* field 'backup.id': TypeError",
+        ),
     ],
 )
 def test_a_bad_item_is_named_as_before(change: dict[str, Any], message: str) -> None:

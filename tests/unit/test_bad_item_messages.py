@@ -1,0 +1,128 @@
+"""A ``model=`` item that does not fit names the innermost field at fault, and its type.
+
+Through optional fields, lists and dicts too: ``child.count``, not ``child``;
+``leaves[1].count``, not ``leaves``; and a type without a hook by its name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List  # noqa: UP035 - a bare typing.List is tested
+
+import attrs
+import pytest
+
+from accutics_async import DecodeError, register_structure_hook
+from accutics_async._sansio.structuring import structure_items
+
+
+class Unknown:
+    """A field type nobody registered a hook for."""
+
+
+@attrs.frozen
+class Leaf:
+    name: str
+    count: int
+
+
+@attrs.frozen
+class Outer:
+    id: str
+    child: Leaf | None = None
+    leaves: list[Leaf] = attrs.field(factory=list)
+    by_key: dict[str, Leaf] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Inner:
+    name: str
+    unknown: Unknown | None = None
+
+
+@attrs.frozen
+class OptionalInner:
+    id: str
+    inner: Inner | None = None
+
+
+@attrs.frozen
+class ListOfInner:
+    id: str
+    inners: list[Inner] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class Tree:
+    name: str
+    children: list[Tree] = attrs.field(factory=list)
+    parent: Tree | None = None
+
+
+def message(data: list[Any], model: type[Any]) -> str:
+    with pytest.raises(DecodeError) as info:
+        structure_items(data, model, "GET /x")
+    assert info.value.kind == "bad_item"
+    return str(info.value)
+
+
+LEAF = {"name": "a", "count": 1}
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"id": "1", "child": {"name": "a", "count": "x"}}, "child.count"),
+        ({"id": "1", "child": {"name": "a"}}, "child.count (missing)"),
+        ({"id": "1", "leaves": [LEAF, {"name": "b", "count": "x"}]}, "leaves[1].count"),
+        ({"id": "1", "leaves": [LEAF, 5]}, "leaves[1]"),
+        ({"id": "1", "by_key": {"k": LEAF, "j": {"name": 3, "count": 1}}}, "by_key['j'].name"),
+        ({"id": "1", "child": LEAF, "leaves": "not a list"}, "leaves"),
+    ],
+)
+def test_a_bad_value_names_the_innermost_field(item: dict[str, Any], field: str) -> None:
+    assert f"item 1 does not fit Outer: field {field!r}:" in message([{"id": "0"}, item], Outer)
+
+
+@attrs.frozen
+class Bare:
+    id: str
+    items: List = attrs.field(factory=list)  # type: ignore[type-arg]  # noqa: UP006
+    pairs: tuple[Leaf, ...] = ()
+
+
+def test_bare_and_variadic_containers_are_named_too() -> None:
+    assert "field 'pairs[0].count (missing)':" in message(
+        [{"id": "1", "pairs": [{"name": "a"}]}], Bare
+    )
+    assert "field 'items':" in message([{"id": "1", "items": 5}], Bare)
+
+
+def test_a_bad_value_deep_in_a_recursive_class_names_its_path() -> None:
+    bad = {"name": "r", "children": [{"name": "c", "parent": {"name": 7}}]}
+    assert "field 'children[0].parent.name':" in message([bad], Tree)
+
+
+@pytest.mark.parametrize(
+    ("model", "field"),
+    [(OptionalInner, "inner.unknown"), (ListOfInner, "inners[].unknown")],
+)
+def test_a_type_without_a_hook_is_named_with_its_field(model: type[Any], field: str) -> None:
+    text = message([{"id": "1"}], model)
+    assert f"field {field!r} has a type with no structure hook (Unknown)" in text
+    assert "register_structure_hook" in text
+
+
+def test_once_its_hook_is_registered_the_model_structures() -> None:
+    @attrs.frozen
+    class Later:
+        pass
+
+    @attrs.frozen
+    class Holder:
+        id: str
+        later: Later | None = None
+
+    # A class defined here, so that this test's hook changes no other test.
+    attrs.resolve_types(Holder, localns={"Later": Later})
+    register_structure_hook(Later, lambda value: Later())
+    assert structure_items([{"id": "1", "later": {}}], Holder, "GET /x") == [Holder("1", Later())]
