@@ -49,7 +49,7 @@ from typing import Literal
 
 import attrs
 
-from ._sansio.protocol import parse_retry_after
+from ._sansio.protocol import retry_after_of
 
 __all__ = ["LimiterEvent", "RateLimiter", "SendControl"]
 
@@ -368,7 +368,7 @@ class RateLimiter:
         """Report the answer to ``ticket`` (``status=None``: none) and free its slot."""
         retry_after = None
         if headers is not None and status in (429, 503):
-            retry_after = parse_retry_after(headers.get("Retry-After"))
+            retry_after = retry_after_of(headers)
         try:
             self.control.answered(self._clock(), ticket, status, retry_after)
         finally:

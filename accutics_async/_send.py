@@ -21,7 +21,7 @@ from ._retry import RateLimitGate
 from ._sansio.call import Call
 from ._sansio.envelope import decode_response, peek_meta
 from ._sansio.models import Meta, Response
-from ._sansio.protocol import parse_retry_after, resolve_link
+from ._sansio.protocol import resolve_link, retry_after_of
 from ._sansio.redact import Redactor, SecretHeaders
 from ._sansio.timeout import Timeout
 from ._transport import RawResponse, Transport
@@ -179,7 +179,7 @@ class Sender:
             if raw.status == 429:
                 # Closed before the slot is released, so the call queued for
                 # the slot already sees the pause.
-                pause = parse_retry_after(raw.headers.get("Retry-After"))
+                pause = retry_after_of(raw.headers)
                 if pause is not None and pause <= self._gate_cap:
                     self._gate.close_for(pause)
             return raw

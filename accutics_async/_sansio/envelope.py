@@ -20,21 +20,13 @@ import orjson
 from ..errors import DecodeError, error_class_for
 from .converter import structure_meta
 from .models import Meta, Response
-from .protocol import parse_retry_after
+from .protocol import retry_after_of
 from .strict_json import DuplicateKeyError, load_envelope, load_meta, loads_checked
 
 __all__ = ["body_excerpt", "decode_response", "peek_meta"]
 
 _EXCERPT = 200
 _RETRY_AFTER_STATUSES = frozenset({429, 503})
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    wanted = name.lower()
-    return next((v for k, v in headers.items() if k.lower() == wanted), None)
 
 
 def body_excerpt(body: bytes, limit: int = _EXCERPT) -> str:
@@ -163,11 +155,7 @@ def _decode_error(status: int, headers: Mapping[str, str], body: bytes) -> Excep
         endpoint = raw_endpoint if isinstance(raw_endpoint, str) else None
     # Retry-After is read on the statuses where the contract honours it; the
     # pure function may get a plain dict, so the name is matched ignoring case.
-    retry_after = (
-        parse_retry_after(_header(headers, "Retry-After"))
-        if status in _RETRY_AFTER_STATUSES
-        else None
-    )
+    retry_after = retry_after_of(headers) if status in _RETRY_AFTER_STATUSES else None
     cls = error_class_for(status, code)
     return cls(
         message,

@@ -32,6 +32,7 @@ __all__ = [
     "is_loopback_url",
     "parse_retry_after",
     "resolve_link",
+    "retry_after_of",
     "validate_base_url",
 ]
 
@@ -285,10 +286,17 @@ def encode_params(params: Params | None) -> list[tuple[str, str]]:
     return pairs
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+def parse_retry_after(
+    value: str | None, now: datetime | None = None, *, date: str | None = None
+) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date).
 
-    Returns ``None`` for a missing or unreadable header; never negative.
+    An HTTP date is counted from ``now``, else from ``date`` (the answer's
+    own ``Date`` header, when it reads as one), else from this machine's
+    clock. Counting from the server's ``Date`` gives the wait the server
+    meant whatever this machine's clock says, and the same number to every
+    part of the client that reads the same answer. Returns ``None`` for a
+    missing or unreadable header; never negative.
     """
     if value is None:
         return None
@@ -296,13 +304,33 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     try:
         seconds = float(value)
     except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        when = _http_date(value)
+        if when is None:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
+        since = now or (_http_date(date) if date is not None else None)
+        seconds = (when - (since or datetime.now(timezone.utc))).total_seconds()
     if seconds != seconds or seconds == float("inf"):  # NaN or inf
         return None
     return max(0.0, seconds)
+
+
+def retry_after_of(headers: Mapping[str, str]) -> float | None:
+    """:func:`parse_retry_after` of an answer's headers (names in any case)."""
+    return parse_retry_after(_header(headers, "Retry-After"), date=_header(headers, "Date"))
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    """The value of header ``name``, from a multidict or a plain dict of any case."""
+    value = headers.get(name)
+    if value is not None:
+        return value
+    wanted = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == wanted), None)
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)

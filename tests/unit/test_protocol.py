@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from accutics_async import (
     APIError,
@@ -38,6 +39,7 @@ from accutics_async._sansio.protocol import (
     is_loopback_url,
     parse_retry_after,
     resolve_link,
+    retry_after_of,
     validate_base_url,
 )
 
@@ -854,6 +856,24 @@ NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, now=NOW) == expected
+
+
+def test_an_http_date_retry_after_counts_from_the_answer_s_date_header() -> None:
+    later = "Fri, 01 Mar 2024 12:00:30 GMT"
+    assert parse_retry_after(later, date="Fri, 01 Mar 2024 12:00:00 GMT") == 30.0
+    assert parse_retry_after(later, NOW, date="Fri, 01 Mar 2024 11:00:00 GMT") == 30.0
+    assert parse_retry_after("45", date="Fri, 01 Mar 2024 12:00:00 GMT") == 45.0
+    assert parse_retry_after(later, date="not a date") == 0.0  # this clock: long past
+
+
+def test_retry_after_of_reads_either_header_in_any_case() -> None:
+    headers = {
+        "retry-after": "Fri, 01 Mar 2024 12:00:09 GMT",
+        "DATE": "Fri, 01 Mar 2024 12:00:00 GMT",
+    }
+    assert retry_after_of(headers) == 9.0
+    assert retry_after_of(CIMultiDictProxy(CIMultiDict({"Retry-After": "3"}))) == 3.0
+    assert retry_after_of({}) is None
 
 
 def test_parse_retry_after_defaults_to_the_current_time() -> None:
