@@ -36,7 +36,7 @@ import attrs
 
 from .isotime import api_shapes, from_api_shape
 
-__all__ = ["Hooks", "PageHook", "fast_attrs", "make_item_hook", "make_page_hook"]
+__all__ = ["Hooks", "PageHook", "fast_attrs", "make_item_hook", "make_page_hook", "optional_arg"]
 
 PageHook = Callable[[list[Any]], list[Any]]
 Hook = Callable[[Any, Any], Any]
@@ -62,7 +62,7 @@ _MAX_DEPTH = 3
 _making = threading.local()
 
 
-def _optional_arg(tp: Any) -> Any:
+def optional_arg(tp: Any) -> Any:
     """``X`` for ``X | None`` / ``Optional[X]``, else ``None``."""
     if get_origin(tp) in (Union, types.UnionType):
         args = get_args(tp)
@@ -167,7 +167,7 @@ class _Writer:
 
     def step(self, v: str, tp: Any) -> list[str]:
         """Statements turning ``v`` (a field's JSON value) into its value, as the item hook does."""
-        inner = _optional_arg(tp)
+        inner = optional_arg(tp)
         target = tp if inner is None else inner
         hook = self.hooks.get(target)
         self.ns[f"h{v}"], self.ns[f"t{v}"] = hook, target

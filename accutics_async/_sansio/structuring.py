@@ -18,6 +18,7 @@ import attrs
 
 from ..errors import ConfigurationError, DecodeError
 from .converter import CONVERTER, page_hook
+from .generated import optional_arg
 from .models import CursorPagination, Meta, PageNumberPagination, Record
 
 __all__ = ["register_structure_hook", "structure_hook", "structure_items", "structure_prefix"]
@@ -226,13 +227,10 @@ def _bad_field(model: Any, value: Any, prefix: str = "") -> str | None:
 def _bad_part(tp: Any, value: Any, path: str) -> str:
     """The path of what in ``value`` (which does not fit ``tp``) does not fit: ``path`` itself,
     or a field, element or value inside it."""
-    origin, args = get_origin(tp), get_args(tp)
-    if origin is Union or origin is types.UnionType:
-        members = [arg for arg in args if arg is not type(None)]
-        if value is not None and len(members) == 1:  # X | None: the X is at fault
-            return _bad_part(members[0], value, path)
-        return path
-    inner = _bad_element(origin, args, value, path)
+    optional = optional_arg(tp)
+    if optional is not None and value is not None:  # X | None: the X is at fault
+        return _bad_part(optional, value, path)
+    inner = _bad_element(get_origin(tp), get_args(tp), value, path)
     if inner is not None:
         return inner
     return _bad_field(tp, value, f"{path}.") or path
