@@ -29,7 +29,7 @@ import linecache
 import threading
 import types
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
@@ -235,7 +235,7 @@ class _Writer:
         self.ns[f"cl{p}"] = cl
         setters = _slot_setters(cl)
         if setters is None:
-            body = [*after, done.format(f"cl{p}({', '.join(names)})")]
+            body = [*after, done.format(f"cl{p}({', '.join(_arguments(attrs.fields(cl), names))})")]
         else:
             self.ns["new"] = object.__new__
             made = f"{p}new"
@@ -290,6 +290,14 @@ class _Writer:
         ]
 
 
+def _arguments(fields: Sequence[attrs.Attribute[Any]], names: list[str]) -> list[str]:
+    """A call's arguments giving each of ``fields`` its variable in ``names``: by keyword for
+    a keyword-only field (which may come before positional ones, from a base class)."""
+    return [v for f, v in zip(fields, names, strict=True) if not f.kw_only] + [
+        f"{f.name}={v}" for f, v in zip(fields, names, strict=True) if f.kw_only
+    ]
+
+
 def _indent(lines: list[str]) -> list[str]:
     return [f"  {line}" for line in lines]
 
@@ -305,10 +313,9 @@ def fast_attrs(cl: Any) -> bool:
     except Exception:  # unresolvable annotations: cattrs reports them its own way
         return False
     return all(
-        f.init and not f.kw_only and f.alias == f.name and f.type is not None
-        and not isinstance(f.type, TypeVar)
+        f.init and f.alias == f.name and f.type is not None and not isinstance(f.type, TypeVar)
         for f in fields
-    )  # fmt: skip
+    )
 
 
 def _compile(source: str, filename: str, ns: dict[str, Any], name: str) -> Any:
@@ -351,11 +358,13 @@ def _make_item_hook(cl: Any, hooks: Hooks) -> Hook:
         else:
             with_default += [f"if {key} in o:", f"  {v} = o[{key}]"]
             with_default += [*_indent(writer.step(v, field.type)), f"  res[{key}] = {v}"]
+    required_fields = [f for f in attrs.fields(cl) if f.default is attrs.NOTHING]
+    arguments = _arguments(required_fields, names)
     if len(with_default) > 1:
-        names.append("**res")
+        arguments.append("**res")
     else:
         with_default = []
-    body = [*with_default, *required, f"return cl({', '.join(names)})"]
+    body = [*with_default, *required, f"return cl({', '.join(arguments)})"]
     source = "\n".join(["def structure(o, _=None):", *_indent(body), ""])
     filename = f"<accutics_async structure {cl.__module__}.{cl.__qualname__}>"
     hook: Hook = _compile(source, filename, writer.ns, "structure")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from datetime import datetime, timezone
 from functools import partial
@@ -14,10 +15,11 @@ from cattrs.gen import make_dict_structure_fn
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accutics_async import Record
+from accutics_async import DecodeError, Record
 from accutics_async._sansio import converter as _converter
 from accutics_async._sansio import generated
 from accutics_async._sansio.converter import CONVERTER, structure
+from accutics_async._sansio.structuring import structure_items
 
 T = TypeVar("T")
 
@@ -54,6 +56,34 @@ class Node:
 class KwOnly:
     a: str
     b: int = attrs.field(kw_only=True, default=0)
+
+
+@attrs.frozen
+class KeywordBase:
+    id: str = attrs.field(kw_only=True)
+
+
+@attrs.frozen
+class AfterKeyword(KeywordBase):
+    """A required keyword-only field (from the base) before a positional one."""
+
+    name: str
+    count: int = 0
+
+
+@attrs.define(slots=False)
+class AfterKeywordDict(KeywordBase):
+    """The same with an instance dict: built by calling the class, not slot by slot."""
+
+    name: str
+    count: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class AllKeywords:
+    a: int
+    b: str = "b"
+    c: datetime
 
 
 @attrs.frozen
@@ -228,6 +258,56 @@ def test_a_recursive_class_builds_its_hook_once() -> None:
     ("cl", "value", "expected"),
     [
         (KwOnly, {"a": "x", "b": 2}, KwOnly("x", b=2)),
+        (KwOnly, {"a": "x"}, KwOnly("x")),
+        (AfterKeyword, {"id": "i", "name": "n"}, AfterKeyword("n", id="i")),
+        (AfterKeyword, {"id": "i", "name": "n", "count": 2}, AfterKeyword("n", 2, id="i")),
+        (AfterKeywordDict, {"id": "i", "name": "n", "count": 2}, AfterKeywordDict("n", 2, id="i")),
+        (
+            AllKeywords,
+            {"a": 1, "c": "2024-05-01T10:00:00Z"},
+            AllKeywords(a=1, c=datetime(2024, 5, 1, 10, tzinfo=timezone.utc)),
+        ),
+    ],
+)
+def test_keyword_only_fields_are_structured_by_the_fast_hooks(
+    cl: Any, value: dict[str, Any], expected: Any
+) -> None:
+    # cattrs' own hook without detailed validation cannot even be made for a
+    # required keyword-only field before a positional one (its generated
+    # call puts a positional argument after a keyword one): the library's
+    # hooks pass keyword-only fields by keyword, item by item and per page.
+    assert generated.fast_attrs(cl)
+    assert structure(value, cl) == expected
+    item = CONVERTER.get_structure_hook(cl)
+    assert item.__code__.co_filename.startswith("<accutics_async structure")
+    page = _converter.page_hook(cl, item)
+    assert page.__code__.co_filename.startswith("<accutics_async page")
+    assert page([value, value]) == [expected, expected]
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "field"),
+    [
+        ({"name": "n"}, KeyError, "id (missing)"),
+        ({"id": 1, "name": "n"}, TypeError, "id"),
+        ({"id": "i", "name": "n", "count": "2"}, TypeError, "count"),
+    ],
+)
+@pytest.mark.parametrize("cl", [AfterKeyword, AfterKeywordDict])
+def test_keyword_only_fields_refuse_what_does_not_fit(
+    cl: Any, value: dict[str, Any], error: type, field: str
+) -> None:
+    with pytest.raises(error):
+        structure(value, cl)
+    with pytest.raises(
+        DecodeError, match=rf"item 1 does not fit {cl.__name__}: field '{re.escape(field)}'"
+    ):
+        structure_items([{"id": "i", "name": "n"}, value], cl, "u")
+
+
+@pytest.mark.parametrize(
+    ("cl", "value", "expected"),
+    [
         (Private, {"_secret": "s"}, Private("s")),
         (Box[int], {"value": 3}, Box(3)),
     ],
