@@ -126,8 +126,13 @@ def _no_hook(model: Any, where: str, exc: Exception) -> DecodeError:
 
 def _bad_item(model: Any, item: Any, index: int, where: str, exc: Exception) -> DecodeError:
     name = getattr(model, "__name__", repr(model))
-    field = _bad_field(model, item)
-    what = f" field {field!r}:" if field else ""
+    found = _bad_field(model, item)
+    what = ""
+    if found is not None:
+        # The field's own failure is quoted: the hook raised for whichever
+        # bad field it read first, which need not be the first one declared.
+        field, exc = found
+        what = f" field {field!r}:"
     error = DecodeError(
         f"{where}: item {index} does not fit {name}:{what} {type(exc).__name__}: {exc}",
         kind="bad_item",
@@ -209,50 +214,56 @@ def _parts(tp: Any, path: str) -> Iterator[tuple[Any, str]]:
         yield args[1], f"{path}[]"
 
 
-def _bad_field(model: Any, value: Any, prefix: str = "") -> str | None:
-    """The dotted name of the first field of ``model`` that ``value`` cannot fill."""
+Misfit = tuple[str, Exception]  # the path of what does not fit, and why
+
+
+def _bad_field(model: Any, value: Any, prefix: str = "") -> Misfit | None:
+    """The dotted name of the first field of ``model`` that ``value`` cannot fill, and why."""
     if not isinstance(value, dict):
         return None
     for field in _fields(model):
         name = f"{prefix}{field.name}"
         if field.name not in value:
             if field.default is attrs.NOTHING:
-                return f"{name} (missing)"
+                return f"{name} (missing)", KeyError(field.name)
             continue
-        if not _fits(value[field.name], field.type):
-            return _bad_part(field.type, value[field.name], name)
+        failure = _misfit(value[field.name], field.type)
+        if failure is not None:
+            return _bad_part(field.type, value[field.name], name, failure)
     return None
 
 
-def _bad_part(tp: Any, value: Any, path: str) -> str:
-    """The path of what in ``value`` (which does not fit ``tp``) does not fit: ``path`` itself,
-    or a field, element or value inside it."""
+def _bad_part(tp: Any, value: Any, path: str, failure: Exception) -> Misfit:
+    """What in ``value`` (which does not fit ``tp``, raising ``failure``) does not fit, and why:
+    ``path`` itself, or a field, element or value inside it."""
     optional = optional_arg(tp)
     if optional is not None and value is not None:  # X | None: the X is at fault
-        return _bad_part(optional, value, path)
+        return _bad_part(optional, value, path, failure)
     inner = _bad_element(get_origin(tp), get_args(tp), value, path)
     if inner is not None:
         return inner
-    return _bad_field(tp, value, f"{path}.") or path
+    return _bad_field(tp, value, f"{path}.") or (path, failure)
 
 
-def _bad_element(origin: Any, args: tuple[Any, ...], value: Any, path: str) -> str | None:
-    """The path of the first element (of a list, set or ``tuple[X, ...]``) or mapping value
-    in ``value`` that does not fit, if ``value`` is such a container."""
+def _bad_element(origin: Any, args: tuple[Any, ...], value: Any, path: str) -> Misfit | None:
+    """The first element (of a list, set or ``tuple[X, ...]``) or mapping value in ``value``
+    that does not fit, if ``value`` is such a container: its path, and why."""
     elements: Any = ()
     if origin in _SEQUENCES and args and args[1:] in ((), (Ellipsis,)) and type(value) is list:
         kind, elements = args[0], ((f"[{i}]", v) for i, v in enumerate(value))
     elif origin in _MAPPINGS and len(args) == 2 and type(value) is dict:
         kind, elements = args[1], ((f"[{k!r}]", v) for k, v in value.items())
     for where, element in elements:
-        if not _fits(element, kind):
-            return _bad_part(kind, element, f"{path}{where}")
+        failure = _misfit(element, kind)
+        if failure is not None:
+            return _bad_part(kind, element, f"{path}{where}", failure)
     return None
 
 
-def _fits(value: Any, tp: Any) -> bool:
+def _misfit(value: Any, tp: Any) -> Exception | None:
+    """What structuring ``value`` as ``tp`` raises, or ``None`` if it fits."""
     try:
         CONVERTER.structure(value, tp)
-    except Exception:
-        return False
-    return True
+    except Exception as exc:
+        return exc
+    return None

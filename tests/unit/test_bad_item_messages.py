@@ -84,6 +84,38 @@ def test_a_bad_value_names_the_innermost_field(item: dict[str, Any], field: str)
 
 
 @attrs.frozen
+class TwoBad:
+    count: int
+    label: str = ""
+    leaf: Leaf | None = None
+
+
+@pytest.mark.parametrize(
+    ("item", "field", "why"),
+    [
+        # The item hook reads the fields with a default first, so it fails
+        # on `label` or `leaf`; the message names the first field declared.
+        ({"count": "x", "label": 5}, "count", "TypeError: integer field: expected int, got str"),
+        ({"label": 5}, "count (missing)", "KeyError: 'count'"),
+        (
+            {"count": 1, "label": "l", "leaf": {"name": 5, "count": "y"}},
+            "leaf.name",
+            "TypeError: string field: expected str, got int",
+        ),
+    ],
+)
+def test_the_field_named_is_the_one_whose_failure_is_quoted(
+    item: dict[str, Any], field: str, why: str
+) -> None:
+    with pytest.raises(DecodeError) as info:
+        structure_items([item], TwoBad, "GET /x")
+    assert str(info.value).endswith(f"item 0 does not fit TwoBad: field {field!r}: {why}")
+    cause = info.value.__cause__
+    assert cause is not None
+    assert f"{type(cause).__name__}: {cause}" == why
+
+
+@attrs.frozen
 class Bare:
     id: str
     items: List = attrs.field(factory=list)  # type: ignore[type-arg]  # noqa: UP006
