@@ -148,12 +148,33 @@ def _type_name(tp: Any) -> str:
 
 
 def _fields(model: Any) -> tuple[attrs.Attribute[Any], ...]:
-    if not (isinstance(model, type) and attrs.has(model)):
+    """``model``'s fields with their types resolved; a generic class's (``Box[int]``) with
+    its type arguments in place of its type variables."""
+    cl = get_origin(model) or model
+    if not (isinstance(cl, type) and attrs.has(cl)):
         return ()
     try:
-        return tuple(attrs.fields(attrs.resolve_types(model)))
+        fields = attrs.fields(attrs.resolve_types(cl))
     except Exception:  # annotations that do not resolve: nothing to point at
         return ()
+    if cl is model:
+        return tuple(fields)
+    # Not strict: a variable without an argument is left as declared.
+    bound = dict(zip(getattr(cl, "__parameters__", ()), get_args(model), strict=False))
+    return tuple(f.evolve(type=_bind(f.type, bound)) for f in fields)
+
+
+def _bind(tp: Any, bound: dict[Any, Any]) -> Any:
+    """``tp`` with the type variables in ``bound`` replaced (``list[T]`` -> ``list[int]``)."""
+    if isinstance(tp, TypeVar):
+        return bound.get(tp, tp)
+    parameters = getattr(tp, "__parameters__", ())
+    if not parameters:
+        return tp
+    try:
+        return tp[tuple(bound.get(p, p) for p in parameters)]
+    except TypeError:  # not subscriptable after all: named as declared
+        return tp
 
 
 def _field_without_hook(model: Any, prefix: str, seen: frozenset[Any]) -> tuple[str, Any] | None:

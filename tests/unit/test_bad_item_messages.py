@@ -1,18 +1,20 @@
 """A ``model=`` item that does not fit names the innermost field at fault, and its type.
 
-Through optional fields, lists and dicts too: ``child.count``, not ``child``;
+Through optional fields, lists, dicts and generic classes too: ``child.count``, not ``child``;
 ``leaves[1].count``, not ``leaves``; and a type without a hook by its name.
 """
 
 from __future__ import annotations
 
-from typing import Any, List  # noqa: UP035 - a bare typing.List is tested
+from typing import Any, Generic, List, TypeVar  # noqa: UP035 - a bare typing.List is tested
 
 import attrs
 import pytest
 
 from accutics_async import DecodeError, register_structure_hook
 from accutics_async._sansio.structuring import structure_items
+
+T = TypeVar("T")
 
 
 class Unknown:
@@ -116,6 +118,41 @@ def test_the_field_named_is_the_one_whose_failure_is_quoted(
 
 
 @attrs.frozen
+class Box(Generic[T]):
+    label: str
+    value: T
+    values: list[T] = attrs.field(factory=list)
+    maybe: T | None = None
+
+
+@attrs.frozen
+class Boxes:
+    id: str
+    box: Box[Leaf]
+
+
+@pytest.mark.parametrize(
+    ("model", "item", "field"),
+    [
+        (Box[int], {"label": "l", "value": "x"}, "value"),
+        (Box[int], {"label": 5, "value": 1}, "label"),
+        (Box[int], {"label": "l", "value": 1, "values": [1, "x"]}, "values[1]"),
+        (Box[int], {"label": "l", "value": 1, "maybe": "x"}, "maybe"),
+        (Box[Leaf], {"label": "l", "value": {"name": "a", "count": "x"}}, "value.count"),
+        (
+            Boxes,
+            {"id": "1", "box": {"label": "l", "value": {"name": "a"}}},
+            "box.value.count (missing)",
+        ),
+    ],
+)
+def test_a_generic_class_names_its_field_too(model: Any, item: dict[str, Any], field: str) -> None:
+    assert f"does not fit {getattr(model, '__name__', 'Box')}: field {field!r}:" in message(
+        [item], model
+    )
+
+
+@attrs.frozen
 class Bare:
     id: str
     items: List = attrs.field(factory=list)  # type: ignore[type-arg]  # noqa: UP006
@@ -136,7 +173,12 @@ def test_a_bad_value_deep_in_a_recursive_class_names_its_path() -> None:
 
 @pytest.mark.parametrize(
     ("model", "field"),
-    [(OptionalInner, "inner.unknown"), (ListOfInner, "inners[].unknown")],
+    [
+        (OptionalInner, "inner.unknown"),
+        (ListOfInner, "inners[].unknown"),
+        (Box[Unknown], "value"),
+        (Box[list[Unknown]], "value[]"),
+    ],
 )
 def test_a_type_without_a_hook_is_named_with_its_field(model: type[Any], field: str) -> None:
     text = message([{"id": "1"}], model)
