@@ -126,13 +126,13 @@ def _no_hook(model: Any, where: str, exc: Exception) -> DecodeError:
 
 def _bad_item(model: Any, item: Any, index: int, where: str, exc: Exception) -> DecodeError:
     name = getattr(model, "__name__", repr(model))
-    found = _bad_field(model, item)
-    what = ""
-    if found is not None:
-        # The field's own failure is quoted: the hook raised for whichever
-        # bad field it read first, which need not be the first one declared.
-        field, exc = found
-        what = f" field {field!r}:"
+    # The field named is one that fails as the item did: the hook reads the
+    # fields with a default first, so the first bad field declared need not
+    # be the one it failed on, and a class with a hook of the user's own is
+    # looked into only as far as its fields fail that way. If none does (a
+    # type the walk cannot resolve), the first field that does not fit.
+    field = _bad_field(model, item, _like(exc)) or _bad_field(model, item, _anything)
+    what = f" field {field!r}:" if field else ""
     error = DecodeError(
         f"{where}: item {index} does not fit {name}:{what} {type(exc).__name__}: {exc}",
         kind="bad_item",
@@ -168,7 +168,9 @@ def _bind(tp: Any, bound: dict[Any, Any]) -> Any:
     """``tp`` with the type variables in ``bound`` replaced (``list[T]`` -> ``list[int]``)."""
     if isinstance(tp, TypeVar):
         return bound.get(tp, tp)
-    parameters = getattr(tp, "__parameters__", ())
+    # Only an alias holding variables (list[T], Box[T], T | None): a bare
+    # generic class (Box) is not given this class's arguments.
+    parameters = getattr(tp, "__parameters__", ()) if get_origin(tp) is not None else ()
     if not parameters:
         return tp
     try:
@@ -235,40 +237,60 @@ def _parts(tp: Any, path: str) -> Iterator[tuple[Any, str]]:
         yield args[1], f"{path}[]"
 
 
-Misfit = tuple[str, Exception]  # the path of what does not fit, and why
+#: Whether a part's own failure is the one being explained.
+Explains = Callable[[Exception], bool]
 
 
-def _bad_field(model: Any, value: Any, prefix: str = "") -> Misfit | None:
-    """The dotted name of the first field of ``model`` that ``value`` cannot fill, and why."""
+def _like(exc: Exception) -> Explains:
+    text = _text(exc)
+    return lambda failure: type(failure) is type(exc) and _text(failure) == text
+
+
+def _anything(failure: Exception) -> bool:
+    return True
+
+
+def _text(exc: Exception) -> str:
+    try:
+        return str(exc)
+    except Exception:  # an exception of the user's own that cannot say what it is
+        return repr(exc.args)
+
+
+def _bad_field(model: Any, value: Any, explains: Explains, prefix: str = "") -> str | None:
+    """The dotted name of the first field of ``model`` that ``value`` cannot fill, failing
+    as ``explains`` accepts."""
     if not isinstance(value, dict):
         return None
     for field in _fields(model):
         name = f"{prefix}{field.name}"
         if field.name not in value:
-            if field.default is attrs.NOTHING:
-                return f"{name} (missing)", KeyError(field.name)
+            if field.default is attrs.NOTHING and explains(KeyError(field.name)):
+                return f"{name} (missing)"
             continue
         failure = _misfit(value[field.name], field.type)
-        if failure is not None:
-            return _bad_part(field.type, value[field.name], name, failure)
+        if failure is not None and explains(failure):
+            return _bad_part(field.type, value[field.name], name, explains)
     return None
 
 
-def _bad_part(tp: Any, value: Any, path: str, failure: Exception) -> Misfit:
-    """What in ``value`` (which does not fit ``tp``, raising ``failure``) does not fit, and why:
-    ``path`` itself, or a field, element or value inside it."""
+def _bad_part(tp: Any, value: Any, path: str, explains: Explains) -> str:
+    """The path of what in ``value`` (which does not fit ``tp``) does not fit: ``path``
+    itself, or a field, element or value inside it that fails as ``explains`` accepts."""
     optional = optional_arg(tp)
     if optional is not None and value is not None:  # X | None: the X is at fault
-        return _bad_part(optional, value, path, failure)
-    inner = _bad_element(get_origin(tp), get_args(tp), value, path)
+        return _bad_part(optional, value, path, explains)
+    inner = _bad_element(get_origin(tp), get_args(tp), value, path, explains)
     if inner is not None:
         return inner
-    return _bad_field(tp, value, f"{path}.") or (path, failure)
+    return _bad_field(tp, value, explains, f"{path}.") or path
 
 
-def _bad_element(origin: Any, args: tuple[Any, ...], value: Any, path: str) -> Misfit | None:
-    """The first element (of a list, set or ``tuple[X, ...]``) or mapping value in ``value``
-    that does not fit, if ``value`` is such a container: its path, and why."""
+def _bad_element(
+    origin: Any, args: tuple[Any, ...], value: Any, path: str, explains: Explains
+) -> str | None:
+    """The path of the first element (of a list, set or ``tuple[X, ...]``) or mapping value
+    in ``value`` that does not fit, if ``value`` is such a container."""
     elements: Any = ()
     if origin in _SEQUENCES and args and args[1:] in ((), (Ellipsis,)) and type(value) is list:
         kind, elements = args[0], ((f"[{i}]", v) for i, v in enumerate(value))
@@ -276,8 +298,8 @@ def _bad_element(origin: Any, args: tuple[Any, ...], value: Any, path: str) -> M
         kind, elements = args[1], ((f"[{k!r}]", v) for k, v in value.items())
     for where, element in elements:
         failure = _misfit(element, kind)
-        if failure is not None:
-            return _bad_part(kind, element, f"{path}{where}", failure)
+        if failure is not None and explains(failure):
+            return _bad_part(kind, element, f"{path}{where}", explains)
     return None
 
 
