@@ -6,8 +6,8 @@ a wrong JSON type instead of casting it), so a field would cost a call even
 when its value is already right. The item hook made here
 (:func:`make_item_hook`) inlines the type test and calls the field's hook
 only for a value that is not of the exact type (to convert it or raise the
-same error). It takes only classes whose every field it can express (fields
-in ``__init__`` under their own names, no generics: :func:`fast_attrs`);
+same error). It takes only classes whose every field it can express (a type
+for each field ``__init__`` takes, no generics: :func:`fast_attrs`);
 cattrs' own factory takes the rest. ``tests/unit/test_converter.py`` holds
 it to cattrs' own generated hook.
 
@@ -110,6 +110,8 @@ def _slot_setters(cl: Any) -> list[Any] | None:
     if not _init_only_stores(cl):
         return None
     fields = attrs.fields(cl)
+    if not all(f.init for f in fields):
+        return None  # attrs' __init__ gives those their defaults: call it
     slots: set[str] = set()
     for klass in cl.__mro__:
         declared = klass.__dict__.get("__slots__", ())
@@ -208,7 +210,8 @@ class _Writer:
         stamps: list[str] = []
         after: list[str] = []  # once the shape holds: parsing, nested objects, the rest
         names: list[str] = []
-        for index, field in enumerate(attrs.fields(cl)):
+        fields = _in_init(cl)
+        for index, field in enumerate(fields):
             v, key = f"{p}{index}", repr(field.name)
             names.append(v)
             if field.default is not attrs.NOTHING:
@@ -235,7 +238,7 @@ class _Writer:
         self.ns[f"cl{p}"] = cl
         setters = _slot_setters(cl)
         if setters is None:
-            body = [*after, done.format(f"cl{p}({', '.join(_arguments(attrs.fields(cl), names))})")]
+            body = [*after, done.format(f"cl{p}({', '.join(_arguments(fields, names))})")]
         else:
             self.ns["new"] = object.__new__
             made = f"{p}new"
@@ -290,11 +293,18 @@ class _Writer:
         ]
 
 
+def _in_init(cl: Any) -> list[attrs.Attribute[Any]]:
+    """The fields ``__init__`` takes, in its order: the ones read from an item (by their
+    names, as cattrs reads them; ``init=False`` ones are left to attrs)."""
+    return [f for f in attrs.fields(cl) if f.init]
+
+
 def _arguments(fields: Sequence[attrs.Attribute[Any]], names: list[str]) -> list[str]:
-    """A call's arguments giving each of ``fields`` its variable in ``names``: by keyword for
-    a keyword-only field (which may come before positional ones, from a base class)."""
+    """A call's arguments giving each of ``fields`` its variable in ``names``: by keyword
+    (its ``__init__`` name, the alias) for a keyword-only field, which may come before
+    positional ones (from a base class)."""
     return [v for f, v in zip(fields, names, strict=True) if not f.kw_only] + [
-        f"{f.name}={v}" for f, v in zip(fields, names, strict=True) if f.kw_only
+        f"{f.alias}={v}" for f, v in zip(fields, names, strict=True) if f.kw_only
     ]
 
 
@@ -312,8 +322,10 @@ def fast_attrs(cl: Any) -> bool:
         fields = attrs.fields(attrs.resolve_types(cl))
     except Exception:  # unresolvable annotations: cattrs reports them its own way
         return False
+    # A field __init__ does not take is left to attrs; one it takes needs a type.
     return all(
-        f.init and f.alias == f.name and f.type is not None and not isinstance(f.type, TypeVar)
+        not f.init
+        or (f.alias is not None and f.type is not None and not isinstance(f.type, TypeVar))
         for f in fields
     )
 
@@ -350,15 +362,16 @@ def _make_item_hook(cl: Any, hooks: Hooks) -> Hook:
     with_default = ["res = {}"]
     required = []
     names = []
-    for index, field in enumerate(attrs.fields(cl)):
+    fields = _in_init(cl)
+    for index, field in enumerate(fields):
         v, key = f"a{index}", repr(field.name)
         if field.default is attrs.NOTHING:
             required += [f"{v} = o[{key}]", *writer.step(v, field.type)]
             names.append(v)
         else:
             with_default += [f"if {key} in o:", f"  {v} = o[{key}]"]
-            with_default += [*_indent(writer.step(v, field.type)), f"  res[{key}] = {v}"]
-    required_fields = [f for f in attrs.fields(cl) if f.default is attrs.NOTHING]
+            with_default += [*_indent(writer.step(v, field.type)), f"  res[{field.alias!r}] = {v}"]
+    required_fields = [f for f in fields if f.default is attrs.NOTHING]
     arguments = _arguments(required_fields, names)
     if len(with_default) > 1:
         arguments.append("**res")
