@@ -131,10 +131,13 @@ def _bad_item(model: Any, item: Any, index: int, where: str, exc: Exception) -> 
     # be the one it failed on, and a class with a hook of the user's own is
     # looked into only as far as its fields fail that way. If none does (a
     # type the walk cannot resolve), the first field that does not fit.
-    field = _bad_field(model, item, _like(exc)) or _bad_field(model, item, _anything)
+    try:
+        field = _bad_field(model, item, _like(exc)) or _bad_field(model, item, _anything)
+    except RecursionError:  # nested deeper than the walk can follow: the error says enough
+        field = None
     what = f" field {field!r}:" if field else ""
     error = DecodeError(
-        f"{where}: item {index} does not fit {name}:{what} {type(exc).__name__}: {exc}",
+        f"{where}: item {index} does not fit {name}:{what} {type(exc).__name__}: {_text(exc)}",
         kind="bad_item",
     )
     if isinstance(exc, (TypeError, ValueError, KeyError)):
@@ -148,13 +151,13 @@ def _type_name(tp: Any) -> str:
 
 
 def _fields(model: Any) -> tuple[attrs.Attribute[Any], ...]:
-    """``model``'s fields with their types resolved; a generic class's (``Box[int]``) with
-    its type arguments in place of its type variables."""
+    """The fields of ``model`` an item fills (``__init__``'s), with their types resolved; a
+    generic class's (``Box[int]``) with its type arguments in place of its type variables."""
     cl = get_origin(model) or model
     if not (isinstance(cl, type) and attrs.has(cl)):
         return ()
     try:
-        fields = attrs.fields(attrs.resolve_types(cl))
+        fields = [f for f in attrs.fields(attrs.resolve_types(cl)) if f.init]
     except Exception:  # annotations that do not resolve: nothing to point at
         return ()
     if cl is model:
@@ -308,5 +311,6 @@ def _misfit(value: Any, tp: Any) -> Exception | None:
     try:
         CONVERTER.structure(value, tp)
     except Exception as exc:
-        return exc
+        # Without its frames: the walk keeps one failure per level it is down.
+        return exc.with_traceback(None)
     return None

@@ -139,6 +139,57 @@ def test_a_class_with_a_hook_of_its_own_is_not_looked_into() -> None:
     assert text.endswith("field 'money': ValueError: invalid literal for int() with base 10: '1x0'")
 
 
+@attrs.define
+class Cached:
+    cache: int = attrs.field(init=False, default=0)
+    total: int = attrs.field(init=False)
+    count: int = 0
+
+
+def test_a_field_init_does_not_take_is_never_named() -> None:
+    # The hook does not read `cache` or `total` (attrs' __init__ sets them),
+    # so neither a stray value for one nor its absence is what failed.
+    text = message([{"cache": "x", "count": "y"}], Cached)
+    assert text.endswith("field 'count': TypeError: integer field: expected int, got str")
+
+
+@attrs.define
+class Deep:
+    v: int
+    kids: list[Deep] = attrs.Factory(list)
+
+
+@pytest.mark.parametrize("depth", [50, 400])
+def test_an_item_nested_deeper_than_the_walk_can_follow_is_still_a_decode_error(
+    depth: int,
+) -> None:
+    value: dict[str, Any] = {"v": "x"}
+    for _ in range(depth):
+        value = {"v": 1, "kids": [value]}
+    assert "item 0 does not fit Deep:" in message([value], Deep)
+
+
+def test_an_error_that_cannot_be_shown_is_still_a_decode_error() -> None:
+    class Opaque:
+        pass
+
+    class Unprintable(ValueError):
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    @attrs.define
+    class Holder:
+        opaque: Opaque
+
+    attrs.resolve_types(Holder, localns={"Opaque": Opaque})
+
+    def refuse(value: Any) -> Opaque:
+        raise Unprintable("bad opaque")
+
+    register_structure_hook(Opaque, refuse)
+    assert message([{"opaque": 1}], Holder).endswith("field 'opaque': Unprintable: ('bad opaque',)")
+
+
 @attrs.frozen
 class Box(Generic[T]):
     label: str
