@@ -117,6 +117,14 @@ def _no_hook(model: Any, where: str, exc: Exception) -> DecodeError:
     name = getattr(model, "__name__", repr(model))
     found = _field_without_hook(model, "", frozenset())
     what, type_ = (f"field {found[0]!r}", found[1]) if found else (name, getattr(exc, "type", None))
+    if type_ is None:
+        # Not a type cattrs has no hook for: it failed to make the hook (its
+        # code generator refuses some classes), which a hook of ours won't mend.
+        return DecodeError(
+            f"{where}: cannot structure {name}: cattrs could not make its structure hook "
+            f"({type(exc).__name__}: {_text(exc)})",
+            kind="bad_item",
+        )
     return DecodeError(
         f"{where}: cannot structure {name}: {what} has a type with no structure hook "
         f"({_type_name(type_)}); add one with accutics_async.register_structure_hook()",

@@ -12,6 +12,7 @@ import attrs
 import pytest
 
 from accutics_async import DecodeError, register_structure_hook
+from accutics_async._sansio.converter import CONVERTER
 from accutics_async._sansio.structuring import structure_items
 
 T = TypeVar("T")
@@ -282,6 +283,29 @@ def test_a_type_without_a_hook_is_named_with_its_field(
     text = message([{"id": "1"}], model)
     assert f"field {field!r} has a type with no structure hook ({type_name})" in text
     assert "register_structure_hook" in text
+
+
+def test_a_hook_cattrs_cannot_make_is_reported_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As for a generic class with a required keyword-only field before a
+    # positional one (cattrs 26.2): its generated code, without detailed
+    # validation, is a SyntaxError. That is the reason, not a type without a hook.
+    @attrs.frozen
+    class Refused:
+        id: str
+
+    real = CONVERTER.get_structure_hook
+
+    def get_structure_hook(tp: Any) -> Any:
+        if tp is Refused:
+            raise SyntaxError("positional argument follows keyword argument")
+        return real(tp)
+
+    monkeypatch.setattr(CONVERTER, "get_structure_hook", get_structure_hook)
+    text = message([{"id": "1"}], Refused)
+    assert text.endswith(
+        "cannot structure Refused: cattrs could not make its structure hook "
+        "(SyntaxError: positional argument follows keyword argument)"
+    )
 
 
 def test_once_its_hook_is_registered_the_model_structures() -> None:
