@@ -36,7 +36,15 @@ import attrs
 
 from .isotime import api_shapes, from_api_shape
 
-__all__ = ["Hooks", "PageHook", "fast_attrs", "make_item_hook", "make_page_hook", "optional_arg"]
+__all__ = [
+    "Hooks",
+    "PageHook",
+    "fast_attrs",
+    "in_init",
+    "make_item_hook",
+    "make_page_hook",
+    "optional_arg",
+]
 
 PageHook = Callable[[list[Any]], list[Any]]
 Hook = Callable[[Any, Any], Any]
@@ -210,7 +218,7 @@ class _Writer:
         stamps: list[str] = []
         after: list[str] = []  # once the shape holds: parsing, nested objects, the rest
         names: list[str] = []
-        fields = _in_init(cl)
+        fields = in_init(cl)
         for index, field in enumerate(fields):
             v, key = f"{p}{index}", repr(field.name)
             names.append(v)
@@ -293,7 +301,7 @@ class _Writer:
         ]
 
 
-def _in_init(cl: Any) -> list[attrs.Attribute[Any]]:
+def in_init(cl: Any) -> list[attrs.Attribute[Any]]:
     """The fields ``__init__`` takes, in its order: the ones read from an item (by their
     names, as cattrs reads them; ``init=False`` ones are left to attrs)."""
     return [f for f in attrs.fields(cl) if f.init]
@@ -362,7 +370,7 @@ def _make_item_hook(cl: Any, hooks: Hooks) -> Hook:
     with_default = ["res = {}"]
     required = []
     names = []
-    fields = _in_init(cl)
+    fields = in_init(cl)
     for index, field in enumerate(fields):
         v, key = f"a{index}", repr(field.name)
         if field.default is attrs.NOTHING:

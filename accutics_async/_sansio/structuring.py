@@ -18,7 +18,7 @@ import attrs
 
 from ..errors import ConfigurationError, DecodeError
 from .converter import CONVERTER, page_hook
-from .generated import optional_arg
+from .generated import in_init, optional_arg
 from .models import CursorPagination, Meta, PageNumberPagination, Record
 
 __all__ = ["register_structure_hook", "structure_hook", "structure_items", "structure_prefix"]
@@ -165,7 +165,7 @@ def _fields(model: Any) -> tuple[attrs.Attribute[Any], ...]:
     if not (isinstance(cl, type) and attrs.has(cl)):
         return ()
     try:
-        fields = [f for f in attrs.fields(attrs.resolve_types(cl)) if f.init]
+        fields = in_init(attrs.resolve_types(cl))  # what the item hooks read
     except Exception:  # annotations that do not resolve: nothing to point at
         return ()
     if cl is model:
