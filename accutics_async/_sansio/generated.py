@@ -7,8 +7,9 @@ when its value is already right. The item hook made here
 (:func:`make_item_hook`) inlines the type test and calls the field's hook
 only for a value that is not of the exact type (to convert it or raise the
 same error). It takes only classes whose every field it can express (a type
-for each field ``__init__`` takes, no generics: :func:`fast_attrs`);
-cattrs' own factory takes the rest. ``tests/unit/test_converter.py`` holds
+for each field ``__init__`` takes: :func:`fast_attrs`), generic ones given
+their arguments included (``generics`` binds their type variables class by
+class); cattrs' own factory takes the rest. ``tests/unit/test_converter.py`` holds
 it to cattrs' own generated hook.
 
 The item hook is the reference for the page hook (:func:`make_page_hook`),
@@ -30,17 +31,17 @@ import threading
 import types
 import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, Union, get_args, get_origin
 
 import attrs
 
+from .generics import attrs_class, bound_fields, has_type_variables
 from .isotime import api_shapes, from_api_shape
 
 __all__ = [
     "Hooks",
     "PageHook",
     "fast_attrs",
-    "in_init",
     "make_item_hook",
     "make_page_hook",
     "optional_arg",
@@ -153,11 +154,11 @@ def _init_only_stores(cl: Any) -> bool:
     return not any(f.validator is not None or f.converter is not None for f in attrs.fields(cl))
 
 
-def _inlinable(cl: Any) -> bool:
+def _inlinable(model: Any) -> bool:
     # A factory taking self needs the instance being built: left to the hook.
     return not any(
-        isinstance(f.default, attrs.Factory) and f.default.takes_self  # type: ignore[arg-type]
-        for f in attrs.fields(cl)
+        isinstance(f.default, attrs.Factory) and f.default.takes_self  # type: ignore[arg-type, union-attr]
+        for f in bound_fields(model)
     )
 
 
@@ -204,21 +205,21 @@ class _Writer:
         return None
 
     def build(
-        self, cl: Any, src: str, p: str, stack: tuple[Any, ...], done: str, otherwise: str
+        self, model: Any, src: str, p: str, stack: tuple[Any, ...], done: str, otherwise: str
     ) -> list[str]:
-        """Statements building ``cl`` from the JSON object in ``src``, then ``done``.
+        """Statements building ``model`` from the JSON object in ``src``, then ``done``.
 
         ``done`` is formatted with the constructor call; ``otherwise`` is the
         statement for an object not of the usual shape (its reference hook).
         """
-        stack = (*stack, cl)
+        stack = (*stack, model)
         checked: list[str] = []  # the variables read by the itemgetter, in field order
         keys: list[str] = []
         expected: list[type] = []
         stamps: list[str] = []
         after: list[str] = []  # once the shape holds: parsing, nested objects, the rest
         names: list[str] = []
-        fields = in_init(cl)
+        fields = bound_fields(model)
         for index, field in enumerate(fields):
             v, key = f"{p}{index}", repr(field.name)
             names.append(v)
@@ -243,7 +244,7 @@ class _Writer:
                 )
             elif kind is list:
                 after += self.copy_list(v, field.type)
-        self.ns[f"cl{p}"] = cl
+        self.ns[f"cl{p}"] = cl = attrs_class(model)
         setters = _slot_setters(cl)
         if setters is None:
             body = [*after, done.format(f"cl{p}({', '.join(_arguments(fields, names))})")]
@@ -301,12 +302,6 @@ class _Writer:
         ]
 
 
-def in_init(cl: Any) -> list[attrs.Attribute[Any]]:
-    """The fields ``__init__`` takes, in its order: the ones read from an item (by their
-    names, as cattrs reads them; ``init=False`` ones are left to attrs)."""
-    return [f for f in attrs.fields(cl) if f.init]
-
-
 def _arguments(fields: Sequence[attrs.Attribute[Any]], names: list[str]) -> list[str]:
     """A call's arguments giving each of ``fields`` its variable in ``names``: by keyword
     (its ``__init__`` name, the alias) for a keyword-only field, which may come before
@@ -320,21 +315,28 @@ def _indent(lines: list[str]) -> list[str]:
     return [f"  {line}" for line in lines]
 
 
-def fast_attrs(cl: Any) -> bool:
-    """Whether :func:`make_item_hook` can express ``cl``'s structuring."""
-    if not (isinstance(cl, type) and attrs.has(cl)):
+def fast_attrs(model: Any) -> bool:
+    """Whether :func:`make_item_hook` can express ``model``'s structuring: an attrs class, or
+    a generic one given its arguments, whose every field ``__init__`` takes has a type."""
+    cl = attrs_class(model)
+    if cl is None:
         return False
-    if getattr(cl, "__parameters__", None):  # a generic class: cattrs maps its type variables
-        return False
+    if model is cl and getattr(cl, "__parameters__", None):
+        return False  # a bare generic class: cattrs' (a variable's default, or refused)
     try:
-        fields = attrs.fields(attrs.resolve_types(cl))
+        fields = bound_fields(model)
     except Exception:  # unresolvable annotations: cattrs reports them its own way
         return False
-    # A field __init__ does not take is left to attrs; one it takes needs a type.
     return all(
-        not f.init
-        or (f.alias is not None and f.type is not None and not isinstance(f.type, TypeVar))
+        f.alias is not None and f.type is not None and not has_type_variables(f.type)
         for f in fields
+    )
+
+
+def _name(model: Any) -> str:
+    """``model`` as a generated function's file name shows it: ``pkg.Box`` or ``pkg.Box[int]``."""
+    return (
+        repr(model) if get_origin(model) is not None else f"{model.__module__}.{model.__qualname__}"
     )
 
 
@@ -346,7 +348,7 @@ def _compile(source: str, filename: str, ns: dict[str, Any], name: str) -> Any:
 
 
 def make_item_hook(cl: Any, hooks: Hooks) -> Hook:
-    """The hook structuring one JSON object into ``cl`` (a class :func:`fast_attrs` takes).
+    """The hook structuring one JSON object into ``cl`` (a model :func:`fast_attrs` takes).
 
     Raises ``KeyError`` for a missing required key, and what a field's hook
     raises for its value (``TypeError``, ``ValueError``...). Making it
@@ -364,13 +366,13 @@ def make_item_hook(cl: Any, hooks: Hooks) -> Hook:
 
 def _make_item_hook(cl: Any, hooks: Hooks) -> Hook:
     writer = _Writer(hooks)
-    writer.ns["cl"] = cl
+    writer.ns["cl"] = attrs_class(cl)
     # Fields with a default first, then the required ones, as cattrs orders
     # them: with several bad fields the same error comes out first.
     with_default = ["res = {}"]
     required = []
     names = []
-    fields = in_init(cl)
+    fields = bound_fields(cl)
     for index, field in enumerate(fields):
         v, key = f"a{index}", repr(field.name)
         if field.default is attrs.NOTHING:
@@ -387,7 +389,7 @@ def _make_item_hook(cl: Any, hooks: Hooks) -> Hook:
         with_default = []
     body = [*with_default, *required, f"return cl({', '.join(arguments)})"]
     source = "\n".join(["def structure(o, _=None):", *_indent(body), ""])
-    filename = f"<accutics_async structure {cl.__module__}.{cl.__qualname__}>"
+    filename = f"<accutics_async structure {_name(cl)}>"
     hook: Hook = _compile(source, filename, writer.ns, "structure")
     hooks.objects.add(hook)
     return hook
@@ -396,8 +398,8 @@ def _make_item_hook(cl: Any, hooks: Hooks) -> Hook:
 def make_page_hook(cl: Any, item: Hook, hooks: Hooks) -> PageHook:
     """A function structuring a list of JSON items into ``cl``, as ``item`` would one by one.
 
-    ``cl`` is an attrs class and ``item`` its generated item hook (every
-    field in ``__init__`` under its own name). Raises whatever an item's
+    ``cl`` is an attrs class (or a generic alias of one) and ``item`` its
+    generated item hook (every field in ``__init__`` under its own name). Raises whatever an item's
     hook raises, or anything for an item that does not fit.
     """
     if not _inlinable(cl):
@@ -414,6 +416,6 @@ def make_page_hook(cl: Any, item: Hook, hooks: Hooks) -> PageHook:
         "  return out",
         "",
     ]
-    filename = f"<accutics_async page {cl.__module__}.{cl.__qualname__}>"
+    filename = f"<accutics_async page {_name(cl)}>"
     hook: PageHook = _compile("\n".join(lines), filename, writer.ns, "structure_page")
     return hook

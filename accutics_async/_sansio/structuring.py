@@ -18,7 +18,8 @@ import attrs
 
 from ..errors import ConfigurationError, DecodeError
 from .converter import CONVERTER, page_hook
-from .generated import in_init, optional_arg
+from .generated import optional_arg
+from .generics import attrs_class, bound_fields
 from .models import CursorPagination, Meta, PageNumberPagination, Record
 
 __all__ = ["register_structure_hook", "structure_hook", "structure_items", "structure_prefix"]
@@ -117,6 +118,23 @@ def _no_hook(model: Any, where: str, exc: Exception) -> DecodeError:
     name = getattr(model, "__name__", repr(model))
     found = _field_without_hook(model, "", frozenset())
     what, type_ = (f"field {found[0]!r}", found[1]) if found else (name, getattr(exc, "type", None))
+    # A generic model without (all) its arguments: model=Box, or Pair[int, T].
+    unbound: tuple[Any, ...] = (
+        getattr(model, "__parameters__", ()) if attrs_class(model) is not None else ()
+    )
+    if isinstance(type_, TypeVar) or (found is None and unbound):
+        # No hook is missing but a type argument, so no hook would help.
+        variable = type_ if isinstance(type_, TypeVar) else unbound[0]
+        fix = (
+            f"pass the model with its type arguments ({name}[...])"
+            if unbound
+            else "give each generic class its type arguments where a field uses it"
+        )
+        return DecodeError(
+            f"{where}: cannot structure {name}: {what} has the type variable "
+            f"{variable.__name__}, which no type argument binds; {fix}",
+            kind="bad_item",
+        )
     if type_ is None:
         # Not a type cattrs has no hook for: it failed to make the hook (its
         # code generator refuses some classes), which a hook of ours won't mend.
@@ -158,36 +176,14 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or repr(tp)
 
 
-def _fields(model: Any) -> tuple[attrs.Attribute[Any], ...]:
-    """The fields of ``model`` an item fills (``__init__``'s), with their types resolved; a
-    generic class's (``Box[int]``) with its type arguments in place of its type variables."""
-    cl = get_origin(model) or model
-    if not (isinstance(cl, type) and attrs.has(cl)):
-        return ()
+def _fields(model: Any) -> list[attrs.Attribute[Any]]:
+    """The fields of ``model`` an item fills, with their types resolved and bound, as the
+    item hooks read them (:func:`generics.bound_fields`); none for annotations that do not
+    resolve (nothing to point at)."""
     try:
-        fields = in_init(attrs.resolve_types(cl))  # what the item hooks read
-    except Exception:  # annotations that do not resolve: nothing to point at
-        return ()
-    if cl is model:
-        return tuple(fields)
-    # Not strict: a variable without an argument is left as declared.
-    bound = dict(zip(getattr(cl, "__parameters__", ()), get_args(model), strict=False))
-    return tuple(f.evolve(type=_bind(f.type, bound)) for f in fields)
-
-
-def _bind(tp: Any, bound: dict[Any, Any]) -> Any:
-    """``tp`` with the type variables in ``bound`` replaced (``list[T]`` -> ``list[int]``)."""
-    if isinstance(tp, TypeVar):
-        return bound.get(tp, tp)
-    # Only an alias holding variables (list[T], Box[T], T | None): a bare
-    # generic class (Box) is not given this class's arguments.
-    parameters = getattr(tp, "__parameters__", ()) if get_origin(tp) is not None else ()
-    if not parameters:
-        return tp
-    try:
-        return tp[tuple(bound.get(p, p) for p in parameters)]
-    except TypeError:  # not subscriptable after all: named as declared
-        return tp
+        return bound_fields(model)
+    except Exception:
+        return []
 
 
 def _field_without_hook(model: Any, prefix: str, seen: frozenset[Any]) -> tuple[str, Any] | None:

@@ -1,10 +1,11 @@
-"""Shared fixtures of the unit tests: a fake clock for retries, aioresponses."""
+"""Shared fixtures of the unit tests: a fake clock for retries, aioresponses, a check of the
+library's own structuring hooks."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aioresponses.core as aioresponses_core
@@ -13,6 +14,8 @@ from aiohttp import ClientResponse
 from aioresponses import aioresponses
 
 from accutics_async import _retry
+from accutics_async._sansio import converter, generated
+from accutics_async._sansio.converter import CONVERTER
 
 
 def _patch_aioresponses_for_new_aiohttp() -> None:
@@ -73,3 +76,23 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
 def mock_http() -> Iterator[aioresponses]:
     with aioresponses() as m:
         yield m
+
+
+FastHooks = Callable[[Any, Any, Any], None]
+
+
+@pytest.fixture
+def by_the_fast_hooks() -> FastHooks:
+    """A check that ``model`` is structured by the library's own generated hooks (not
+    cattrs'), item by item and per page, into ``expected``."""
+
+    def check(model: Any, value: Any, expected: Any) -> None:
+        assert generated.fast_attrs(model)
+        item = CONVERTER.get_structure_hook(model)
+        assert item.__code__.co_filename.startswith("<accutics_async structure")
+        assert item(value, model) == expected
+        page = converter.page_hook(model, item)
+        assert page.__code__.co_filename.startswith("<accutics_async page")
+        assert page([value, value]) == [expected, expected]
+
+    return check
