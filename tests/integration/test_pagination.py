@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 from collections.abc import AsyncIterator
-from typing import Any
+from datetime import datetime
+from typing import Any, Generic, TypeVar
 
 import attrs
 import pytest
@@ -26,6 +27,7 @@ from accutics_async import (
 )
 from accutics_async.testing import FakeAccuticsServer
 
+T = TypeVar("T")
 N = 237  # not a multiple of any page size used below
 
 
@@ -145,6 +147,40 @@ async def test_model_items_are_structured(
     assert first.created_at.tzinfo is not None
     assert "input_medium" in first.inputs
     assert "output_utm_campaign" in first.outputs
+
+
+@attrs.frozen
+class Stamped(Generic[T]):
+    id: str
+    created_at: T
+
+
+@attrs.frozen
+class Tagged(Stamped[datetime], Generic[T]):
+    """Reuses T: Stamped's is datetime here, Tagged's own is what Tagged[...] says."""
+
+    input_tags: list[T] = attrs.field(factory=list)
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_a_generic_model_is_structured_in_every_mode(
+    client: AccuticsClient, server: FakeAccuticsServer, concurrency: int
+) -> None:
+    pager = client.paginate(
+        server.page_endpoint, model=Tagged[str], page_size=25, concurrency=concurrency
+    )
+    items = await pager.collect()
+    pages = [
+        page
+        async for page in client.paginate(
+            server.page_endpoint, model=Tagged[str], page_size=25, concurrency=concurrency
+        ).pages()
+    ]
+    assert [item for page in pages for item in page.items] == items
+    assert len(items) == N
+    assert all(isinstance(item.created_at, datetime) for item in items)
+    assert all(isinstance(tag, str) for item in items for tag in item.input_tags)
+    assert any(item.input_tags for item in items)
 
 
 async def test_collect_limit_fetches_at_most_one_page_past(
