@@ -9,8 +9,8 @@ only for a value that is not of the exact type (to convert it or raise the
 same error). It takes only classes whose every field it can express (a type
 for each field ``__init__`` takes: :func:`fast_attrs`), generic ones given
 their arguments included (``generics`` binds their type variables class by
-class); cattrs' own factory takes the rest. ``tests/unit/test_converter.py`` holds
-it to cattrs' own generated hook.
+class); cattrs' own factory takes the rest. ``tests/unit/test_converter.py``
+holds it to cattrs' own generated hook.
 
 The item hook is the reference for the page hook (:func:`make_page_hook`),
 which gives the same values for less work per item of the usual shape: it
@@ -347,41 +347,41 @@ def _compile(source: str, filename: str, ns: dict[str, Any], name: str) -> Any:
     return ns[name]
 
 
-def make_item_hook(cl: Any, hooks: Hooks) -> Hook:
-    """The hook structuring one JSON object into ``cl`` (a model :func:`fast_attrs` takes).
+def make_item_hook(model: Any, hooks: Hooks) -> Hook:
+    """The hook structuring one JSON object into ``model`` (one :func:`fast_attrs` takes).
 
     Raises ``KeyError`` for a missing required key, and what a field's hook
     raises for its value (``TypeError``, ``ValueError``...). Making it
     raises ``RecursionError`` for a class whose hook is already being made.
     """
     making: set[Any] = _making.__dict__.setdefault("classes", set())
-    if cl in making:
-        raise RecursionError(f"{cl!r} contains itself")
-    making.add(cl)
+    if model in making:
+        raise RecursionError(f"{model!r} contains itself")
+    making.add(model)
     try:
-        return _make_item_hook(cl, hooks)
+        return _make_item_hook(model, hooks)
     finally:
-        making.discard(cl)
+        making.discard(model)
 
 
-def _make_item_hook(cl: Any, hooks: Hooks) -> Hook:
+def _make_item_hook(model: Any, hooks: Hooks) -> Hook:
     writer = _Writer(hooks)
-    writer.ns["cl"] = attrs_class(cl)
+    writer.ns["cl"] = attrs_class(model)
     # Fields with a default first, then the required ones, as cattrs orders
     # them: with several bad fields the same error comes out first.
     with_default = ["res = {}"]
     required = []
+    required_fields = []
     names = []
-    fields = bound_fields(cl)
-    for index, field in enumerate(fields):
+    for index, field in enumerate(bound_fields(model)):
         v, key = f"a{index}", repr(field.name)
         if field.default is attrs.NOTHING:
             required += [f"{v} = o[{key}]", *writer.step(v, field.type)]
+            required_fields.append(field)
             names.append(v)
         else:
             with_default += [f"if {key} in o:", f"  {v} = o[{key}]"]
             with_default += [*_indent(writer.step(v, field.type)), f"  res[{field.alias!r}] = {v}"]
-    required_fields = [f for f in fields if f.default is attrs.NOTHING]
     arguments = _arguments(required_fields, names)
     if len(with_default) > 1:
         arguments.append("**res")
@@ -389,24 +389,24 @@ def _make_item_hook(cl: Any, hooks: Hooks) -> Hook:
         with_default = []
     body = [*with_default, *required, f"return cl({', '.join(arguments)})"]
     source = "\n".join(["def structure(o, _=None):", *_indent(body), ""])
-    filename = f"<accutics_async structure {_name(cl)}>"
+    filename = f"<accutics_async structure {_name(model)}>"
     hook: Hook = _compile(source, filename, writer.ns, "structure")
     hooks.objects.add(hook)
     return hook
 
 
-def make_page_hook(cl: Any, item: Hook, hooks: Hooks) -> PageHook:
-    """A function structuring a list of JSON items into ``cl``, as ``item`` would one by one.
+def make_page_hook(model: Any, item: Hook, hooks: Hooks) -> PageHook:
+    """A function structuring a list of JSON items into ``model``, as ``item`` would one by one.
 
-    ``cl`` is an attrs class (or a generic alias of one) and ``item`` its
-    generated item hook (every field in ``__init__`` under its own name). Raises whatever an item's
-    hook raises, or anything for an item that does not fit.
+    ``model`` is an attrs class (or a generic alias of one) and ``item`` its
+    generated item hook. Raises whatever an item's hook raises, or anything
+    for an item that does not fit.
     """
-    if not _inlinable(cl):
-        return lambda data: [item(value, cl) for value in data]
+    if not _inlinable(model):
+        return lambda data: [item(value, model) for value in data]
     writer = _Writer(hooks)
-    body = writer.build(cl, "o", "a", (), "append({})", "append(item(o, cl))")
-    writer.ns["cl"], writer.ns["item"] = cl, item
+    body = writer.build(model, "o", "a", (), "append({})", "append(item(o, cl))")
+    writer.ns["cl"], writer.ns["item"] = model, item
     lines = [
         "def structure_page(data):",
         "  out = []",
@@ -416,6 +416,6 @@ def make_page_hook(cl: Any, item: Hook, hooks: Hooks) -> PageHook:
         "  return out",
         "",
     ]
-    filename = f"<accutics_async page {_name(cl)}>"
+    filename = f"<accutics_async page {_name(model)}>"
     hook: PageHook = _compile("\n".join(lines), filename, writer.ns, "structure_page")
     return hook
