@@ -41,6 +41,7 @@ from .. import _safe_files as safe
 from .._safe_files import fsync_dir
 from ..errors import ExportError
 from ._checkpoint import SavedState
+from ._drop_behind import DropBehind
 from ._formats import finish_csv, merge_csv
 
 if sys.platform != "win32":  # no flock on Windows: a second writer is not detected there
@@ -207,17 +208,6 @@ def read_state(paths: ExportPaths) -> SavedState | None:
     return None if data is None else SavedState.from_json(data, paths.checkpoint)
 
 
-# Drop-behind: every this many bytes appended, the pages written before are
-# handed back to the kernel. An export is written once and mostly not read
-# back, so caching it only evicts the user's working set; and on the
-# benchmark VM, growing the page cache costs more kernel time than the
-# writes themselves (211 MB written with no other work: 0.42 s of system
-# time kept cached, 0.09 s with a 4 MiB window, the advice calls included).
-_DROP_BEHIND_BYTES = 4 * 1024 * 1024
-_DONTNEED: int | None = getattr(os, "POSIX_FADV_DONTNEED", None)
-_fadvise = getattr(os, "posix_fadvise", None) if _DONTNEED is not None else None
-
-
 class PartWriter:
     """Appends pages to the partial file; each :meth:`commit` makes them durable and checkpoints."""
 
@@ -233,6 +223,7 @@ class PartWriter:
             if fd is None:
                 fd = self._fresh(paths)
             self._file: IO[bytes] = os.fdopen(fd, "r+b")
+        self._drop_behind = DropBehind(fd, offset)
         try:
             lock(self._file, paths.out)
             with os_errors(paths.part):
@@ -250,9 +241,6 @@ class PartWriter:
             self.close()
             raise
         self.offset = offset
-        # Two marks: advice over [_advised_from, offset) starts writeback of
-        # the newest window and drops the one before, clean by then.
-        self._advised_from = self._advised_to = offset
 
     @staticmethod
     def _fresh(paths: ExportPaths) -> int:
@@ -270,31 +258,15 @@ class PartWriter:
         return safe.create_exclusive(paths.part)
 
     def append(self, data: bytes) -> None:
-        """Append ``data`` (buffered; made durable by the next :meth:`commit`)."""
+        """Append ``data`` (buffered; made durable by the next :meth:`commit`).
+
+        Every few MiB the bytes before are handed back to the kernel, in a
+        thread of their own (see ``_drop_behind``): an append never waits for that.
+        """
         with os_errors(self._paths.part):
             self._file.write(data)
         self.offset += len(data)
-
-    @property
-    def drop_behind_due(self) -> bool:
-        """Whether :meth:`drop_behind` has a new window to hand back."""
-        return _fadvise is not None and self.offset - self._advised_to >= _DROP_BEHIND_BYTES
-
-    def drop_behind(self) -> None:
-        """Start writeback of the newest window and drop the one before (clean by then).
-
-        Blocking (the advice submits the writeback), so the export runs it
-        in a worker thread. Advice only: the kernel keeps a dirty page until
-        it is written and drops clean ones, so no byte can be lost, and a
-        refusal costs nothing but the cache. A page still being written back
-        is skipped and stays cached: best effort, not a bound.
-        """
-        if _fadvise is None or _DONTNEED is None:  # pragma: no cover - not POSIX
-            return
-        start = self._advised_from
-        with contextlib.suppress(OSError):
-            _fadvise(self._file.fileno(), start, self.offset - start, _DONTNEED)
-        self._advised_from, self._advised_to = self._advised_to, self.offset
+        self._drop_behind.appended(self.offset)
 
     def commit(self, state: SavedState) -> None:
         """Make everything appended durable, then record ``state`` (with the new offset).
@@ -354,6 +326,7 @@ class PartWriter:
         self.close()
 
     def close(self) -> None:
+        self._drop_behind.close()  # before its file descriptor goes
         # Whatever a failed close could not flush is after the last commit:
         # a resume fetches it again, so the error adds nothing.
         with contextlib.suppress(OSError):
@@ -370,10 +343,6 @@ class StreamWriter:
     def __init__(self, stream: IO[bytes]) -> None:
         self._stream = stream
         self.offset = 0
-        self.drop_behind_due = False  # a pipe has no page cache to hand back
-
-    def drop_behind(self) -> None:  # pragma: no cover - never due
-        """Nothing to hand back."""
 
     def append(self, data: bytes) -> None:
         with os_errors(STDOUT):

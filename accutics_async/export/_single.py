@@ -11,7 +11,6 @@ pages since the last one are fetched again on resume, never written twice
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import sys
@@ -270,14 +269,10 @@ async def _run(
         async for page in pages:
             # Encoded and appended here: CPU-bound work in a second thread
             # contends with the event loop for the GIL, and an append is a
-            # copy into the page cache. The fsyncs go to the thread.
-            # One turn of the event loop per page: the pager sees a consumer
-            # that awaits and reads the next page ahead, so the server works
-            # on it while this one is encoded and written.
-            await asyncio.sleep(0)
+            # copy into the page cache. The fsyncs go to the thread. The next
+            # page's request is on the wire already: the walk sends it before
+            # it hands this page out.
             writer.append(encoder.encode(page.items))
-            if writer.drop_behind_due:
-                await in_thread(writer.drop_behind)
             state = _after_page(state, pager, len(page.items), writer.offset, encoder)
             if time.monotonic() - last_commit >= checkpoint_every:
                 await in_thread(writer.commit, state)

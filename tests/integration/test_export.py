@@ -97,8 +97,8 @@ async def test_export_hands_written_pages_back_to_the_kernel_off_the_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The advice submits writeback, which can block on the disk: it runs in
-    # a worker thread, never on the event loop's.
-    from accutics_async.export import _files
+    # a thread of its own, never on the event loop's.
+    from accutics_async.export import _drop_behind
 
     loop_thread = threading.get_ident()
     advised: list[tuple[int, int, int]] = []
@@ -106,9 +106,9 @@ async def test_export_hands_written_pages_back_to_the_kernel_off_the_loop(
     def fadvise(fd: int, start: int, length: int, advice: int) -> None:
         advised.append((threading.get_ident(), start, start + length))
 
-    monkeypatch.setattr(_files, "_fadvise", fadvise)
-    monkeypatch.setattr(_files, "_DONTNEED", 4)
-    monkeypatch.setattr(_files, "_DROP_BEHIND_BYTES", 16 * 1024)
+    monkeypatch.setattr(_drop_behind, "_fadvise", fadvise)
+    monkeypatch.setattr(_drop_behind, "_DONTNEED", 4)
+    monkeypatch.setattr(_drop_behind, "_DROP_BEHIND_BYTES", 16 * 1024)
     out = tmp_path / "out.jsonl"
     await export(client, "/records", out, page_size=PAGE, concurrency=2)
     assert ids_of(out) == [r["id"] for r in server.all_records()]
@@ -118,6 +118,45 @@ async def test_export_hands_written_pages_back_to_the_kernel_off_the_loop(
     assert ends == sorted(ends)
     assert ends[-1] <= out.stat().st_size
     assert [start for _, start, _ in advised[2:]] == ends[:-2]
+
+
+async def test_export_goes_on_writing_while_an_advice_is_held_up(
+    client: AccuticsClient,
+    server: FakeAccuticsServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An advice can wait on the disk for milliseconds; the export writes on
+    # meanwhile. The first advice is held until two more pages are written:
+    # on 1530bba the export waited for it, so no page came and it timed out.
+    from accutics_async.export import _drop_behind
+
+    release = threading.Event()
+    written = [0]  # pages written, as progress last said
+    began: list[int] = []  # pages written when each advice began
+    released: list[bool] = []
+    held_starts: list[int] = []
+
+    def fadvise(fd: int, start: int, length: int, advice: int) -> None:
+        began.append(written[0])
+        released.append(release.wait(timeout=10))
+
+    def progress(p: ExportProgress) -> None:
+        written[0] = p.pages
+        if began and not release.is_set() and p.pages >= began[0] + 2:
+            held_starts.append(len(began))
+            release.set()
+
+    monkeypatch.setattr(_drop_behind, "_fadvise", fadvise)
+    monkeypatch.setattr(_drop_behind, "_DONTNEED", 4)
+    monkeypatch.setattr(_drop_behind, "_DROP_BEHIND_BYTES", 16 * 1024)
+    out = tmp_path / "out.jsonl"
+    result = await export(client, "/records", out, page_size=PAGE, progress=progress)
+    assert ids_of(out) == [r["id"] for r in server.all_records()]
+    assert result.records == N
+    assert released
+    assert all(released)
+    assert held_starts == [1]  # no second advice while the first was held
 
 
 async def test_jsonl_is_the_same_for_both_styles_and_any_concurrency(

@@ -7,6 +7,7 @@ import io
 import itertools
 import json
 import os
+import threading
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from accutics_async import AccuticsError
 from accutics_async.export import CheckpointExistsError, ExportError, ShardSpec
-from accutics_async.export import _files as files
+from accutics_async.export import _drop_behind as drop_behind
 from accutics_async.export._checkpoint import SavedState
 from accutics_async.export._files import ExportPaths, PartWriter, merge_files, read_state
 from accutics_async.export._formats import CsvEncoder, JsonlEncoder, _csv_records, _split_record
@@ -370,13 +371,25 @@ def _append_pages(paths: ExportPaths, pages: list[bytes], *, offset: int = 0) ->
     try:
         for page in pages:
             writer.append(page)
-            if writer.drop_behind_due:
-                writer.drop_behind()
         writer.commit(SavedState(format="jsonl", pager={}, offset=0))
     finally:
         writer.close()
 
 
+@pytest.fixture
+def advice_done_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each advice's thread is over before the next append: the windows are deterministic."""
+    real = drop_behind._in_background
+
+    def start_and_join(advise: Any, *args: int) -> threading.Thread:
+        thread = real(advise, *args)
+        thread.join()
+        return thread
+
+    monkeypatch.setattr(drop_behind, "_in_background", start_and_join)
+
+
+@pytest.mark.usefixtures("advice_done_at_once")
 def test_part_writer_hands_written_pages_back_to_the_kernel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -385,10 +398,12 @@ def test_part_writer_hands_written_pages_back_to_the_kernel(
     # back by then) and never past the bytes appended.
     calls: list[tuple[int, int, int]] = []
     monkeypatch.setattr(
-        files, "_fadvise", lambda fd, start, length, advice: calls.append((start, length, advice))
+        drop_behind,
+        "_fadvise",
+        lambda fd, start, length, advice: calls.append((start, length, advice)),
     )
-    monkeypatch.setattr(files, "_DONTNEED", 4)
-    monkeypatch.setattr(files, "_DROP_BEHIND_BYTES", 100)
+    monkeypatch.setattr(drop_behind, "_DONTNEED", 4)
+    monkeypatch.setattr(drop_behind, "_DROP_BEHIND_BYTES", 100)
     paths = ExportPaths.for_out(tmp_path / "out.jsonl")
     Path(paths.part).write_bytes(b"x" * 30)
     pages = [bytes([65 + n % 26]) * 60 + b"\n" for n in range(9)]
@@ -404,15 +419,52 @@ def test_part_writer_hands_written_pages_back_to_the_kernel(
     ]
 
 
+def test_part_writer_never_waits_for_an_advice_and_closes_only_after_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The advice submits writeback, which can block on the disk: the appends
+    # go on meanwhile, a window due while it runs starts no second one, and
+    # close() waits for it, since it uses the file descriptor.
+    entered, release = threading.Event(), threading.Event()
+    calls: list[tuple[int, int]] = []
+    still_open: list[bool] = []
+
+    def fadvise(fd: int, start: int, length: int, advice: int) -> None:
+        calls.append((start, length))
+        entered.set()
+        assert release.wait(timeout=10)
+        still_open.append(os.fstat(fd).st_ino == os.stat(paths.part).st_ino)
+
+    monkeypatch.setattr(drop_behind, "_fadvise", fadvise)
+    monkeypatch.setattr(drop_behind, "_DONTNEED", 4)
+    monkeypatch.setattr(drop_behind, "_DROP_BEHIND_BYTES", 100)
+    paths = ExportPaths.for_out(tmp_path / "out.jsonl")
+    writer = PartWriter(paths, offset=0, fsync=False)
+    try:
+        writer.append(b"a" * 150)
+        assert entered.wait(timeout=10)
+        writer.append(b"b" * 150)
+        writer.append(b"c" * 150)  # two windows more while the first advice is held
+        assert calls == [(0, 150)]
+        releaser = threading.Timer(0.05, release.set)
+        releaser.start()
+    finally:
+        writer.close()
+    releaser.join()
+    assert still_open == [True]
+    assert Path(paths.part).read_bytes() == b"a" * 150 + b"b" * 150 + b"c" * 150
+
+
+@pytest.mark.usefixtures("advice_done_at_once")
 def test_part_writer_loses_nothing_when_the_kernel_refuses_the_advice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def refuse(fd: int, start: int, length: int, advice: int) -> None:
         raise OSError(22, "Invalid argument")
 
-    monkeypatch.setattr(files, "_fadvise", refuse)
-    monkeypatch.setattr(files, "_DONTNEED", 4)
-    monkeypatch.setattr(files, "_DROP_BEHIND_BYTES", 10)
+    monkeypatch.setattr(drop_behind, "_fadvise", refuse)
+    monkeypatch.setattr(drop_behind, "_DONTNEED", 4)
+    monkeypatch.setattr(drop_behind, "_DROP_BEHIND_BYTES", 10)
     paths = ExportPaths.for_out(tmp_path / "out.jsonl")
     pages = [b'{"id":%d}\n' % n for n in range(50)]
     _append_pages(paths, pages)
@@ -423,7 +475,7 @@ def test_part_writer_loses_nothing_when_the_kernel_refuses_the_advice(
 def test_part_writer_drop_behind_with_the_real_advice_keeps_every_byte(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(files, "_DROP_BEHIND_BYTES", 64 * 1024)
+    monkeypatch.setattr(drop_behind, "_DROP_BEHIND_BYTES", 64 * 1024)
     paths = ExportPaths.for_out(tmp_path / "out.jsonl")
     pages = [os.urandom(40_000) for _ in range(20)]
     _append_pages(paths, pages)
