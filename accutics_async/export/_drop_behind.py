@@ -64,7 +64,12 @@ class DropBehind:
         if self._advice is not None and self._advice.is_alive():
             return
         start, self._from, self._to = self._from, self._to, end
-        self._advice = _in_background(_advise, self._fd, start, end - start)
+        try:
+            self._advice = _in_background(_advise, self._fd, start, end - start)
+        except RuntimeError:
+            # No thread to be had (a process at its limit): the page has been
+            # appended and must count as such, and the advice is only a hint.
+            self._advice = None
 
     def close(self) -> None:
         """Wait for the advice still running, if any: it uses the file descriptor."""

@@ -455,6 +455,22 @@ def test_part_writer_never_waits_for_an_advice_and_closes_only_after_it(
     assert Path(paths.part).read_bytes() == b"a" * 150 + b"b" * 150 + b"c" * 150
 
 
+def test_part_writer_appends_when_no_thread_can_be_started_for_the_advice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_thread(*_: Any) -> threading.Thread:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(drop_behind, "_fadvise", lambda *_: None)
+    monkeypatch.setattr(drop_behind, "_DONTNEED", 4)
+    monkeypatch.setattr(drop_behind, "_DROP_BEHIND_BYTES", 10)
+    monkeypatch.setattr(drop_behind, "_in_background", no_thread)
+    paths = ExportPaths.for_out(tmp_path / "out.jsonl")
+    pages = [b'{"id":%d}\n' % n for n in range(20)]
+    _append_pages(paths, pages)
+    assert Path(paths.part).read_bytes() == b"".join(pages)
+
+
 @pytest.mark.usefixtures("advice_done_at_once")
 def test_part_writer_loses_nothing_when_the_kernel_refuses_the_advice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
