@@ -93,6 +93,7 @@ class FanOut(Generic[R]):
         self._next_number = 0
         self._window: deque[tuple[asyncio.Task[R], Turn]] = deque()
         self._eager = False
+        self._unsent = False
         self._fill()
 
     @property
@@ -108,12 +109,23 @@ class FanOut(Generic[R]):
             if self._eager:
                 turn.give()
             self._window.append((asyncio.ensure_future(self._fetch(request, number, turn)), turn))
+            self._unsent = True
 
     def decode_eagerly(self) -> None:
         """From now on every page is decoded as soon as it lands, not when its turn comes."""
         self._eager = True
         for _, turn in self._window:
             turn.give()
+
+    def take_unsent(self) -> bool:
+        """Whether pages were started since the last call (and forget them).
+
+        A started page's request goes out only once its task runs, in a
+        later turn of the event loop: the walk gives it that turn before it
+        hands a page out, for a consumer that does not await between pages.
+        """
+        unsent, self._unsent = self._unsent, False
+        return unsent
 
     async def next(self) -> R | None:
         """The next planned page, or ``None`` when the plan is done."""

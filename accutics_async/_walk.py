@@ -5,8 +5,8 @@
     while walk.more():
         fetched = await walk.take()      # fan-out, read-ahead, or fetched now
         dups = walk.account(fetched)     # repeats at a page boundary, items supplied
-        if walk.schedule(fetched):       # start the fan-out or the next read-ahead
-            await asyncio.sleep(0)       # ... and let the read-ahead's request go out
+        if walk.schedule(fetched):       # start the fan-out's next pages or the read-ahead
+            await asyncio.sleep(0)       # ... and let their requests go out
         yield fetched, walk.skip, dups
         walk.advance(fetched)            # the loop guard's memory, then the next request
 
@@ -191,8 +191,10 @@ class Walk(Generic[T]):
             and following is not None
             and isinstance(pagination, PageNumberPagination)
         ):
-            if not self._start_fan_out(request, pagination):
+            fan_out = self._start_fan_out(request, pagination)
+            if fan_out is None:
                 return False
+            fan_out.take_unsent()  # their turn comes from the caller (Sender.attempt)
             self._started = _Started(meta, following)
             return True
         if self._budget is not None:
@@ -225,11 +227,13 @@ class Walk(Generic[T]):
         return dups
 
     def schedule(self, fetched: Fetched[T]) -> bool:
-        """Start what follows ``fetched``; true if a read-ahead request was started.
+        """Start what follows ``fetched``; true if that started requests not yet on the wire.
 
-        The read-ahead needs an event-loop turn to go out, and a consumer
-        that never awaits gives it none; so the caller takes one when this
-        says so, and the server works on the next page while this one is read.
+        A request started now (the read-ahead, or the fan-out's pages, which
+        it starts as it hands one out) needs an event-loop turn to go out,
+        and a consumer that never awaits gives it none; so the caller takes
+        one when this says so, and the server works on the next pages while
+        this one is read.
         """
         wanted = self._budget is None or self.supplied < self._budget
         started, self._started = self._started, None
@@ -250,7 +254,7 @@ class Walk(Generic[T]):
         if self._fan_out is None and wanted:
             self._ahead = self._read_ahead(fetched.next)
             return self._ahead is not None
-        return False
+        return self._fan_out is not None and self._fan_out.take_unsent()
 
     def advance(self, fetched: Fetched[T]) -> None:
         """``fetched`` was handed out: remember its ids, then move to the next request."""
@@ -326,17 +330,19 @@ class Walk(Generic[T]):
         task = asyncio.ensure_future(self._fetch(following, self._number + 1, self.early, None))
         return _Ahead(following, task)
 
-    def _start_fan_out(self, first: PageRequest, pagination: PageNumberPagination) -> bool:
+    def _start_fan_out(
+        self, first: PageRequest, pagination: PageNumberPagination
+    ) -> FanOut[Fetched[T]] | None:
         budget = None if self._budget is None else self._budget + self._start.skip
         plan = page_plan(first, pagination, item_budget=budget)
         if self._max_pages is not None:
             plan = plan[: self._max_pages - 1]
         if not plan:
-            return False
+            return None
         fetch = self._fetch
         self._fan_out = FanOut(lambda r, n, turn: fetch(r, n, None, turn), plan, self._concurrency)
         self._expected_total = pagination.total_items
-        return True
+        return self._fan_out
 
     def _choose_decoding(self, first: Fetched[T]) -> None:
         """Let the fan-out decode pages as they land if records like the first page's cost the

@@ -8,19 +8,19 @@ window, the advice calls included).
 
 The advice (``posix_fadvise(DONTNEED)``) blocks while it submits the
 writeback of the newest window, about 1.4 ms a call there: a million-record
-export that waited for each one spent 0.35 s of its 6.3 s doing so. So each
-advice runs in a thread of its own while the export goes on writing, one at
-a time; a window that comes due while one is still running is covered by the
-next. Advice only: the kernel keeps a dirty page until it is written and drops
-clean ones, so no byte can be lost, and a refusal costs nothing but the cache.
+export that waited for each one spent 0.35 s of its 6.3 s doing so. So the
+advice runs in a thread of the file's own while the export goes on writing,
+one at a time; a window that comes due while one is still running is covered
+by the next. Advice only: the kernel keeps a dirty page until it is written
+and drops clean ones, so no byte can be lost, and a refusal costs nothing
+but the cache.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import threading
-from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 
 __all__ = ["DropBehind"]
 
@@ -37,10 +37,8 @@ def _advise(fd: int, start: int, length: int) -> None:
         _fadvise(fd, start, length, _DONTNEED)
 
 
-def _in_background(advise: Callable[[int, int, int], None], *args: int) -> threading.Thread:
-    thread = threading.Thread(target=advise, args=args, name="accutics-drop-behind")
-    thread.start()
-    return thread
+def _in_background(worker: Executor, *args: int) -> Future[None]:
+    return worker.submit(_advise, *args)
 
 
 class DropBehind:
@@ -55,24 +53,30 @@ class DropBehind:
         # window, [_to, end), and drops the one before, clean by then. A page
         # still being written back is skipped and stays cached: best effort.
         self._from = self._to = offset
-        self._advice: threading.Thread | None = None
+        # One thread for all of this file's advice, started with the first:
+        # starting a thread per advice made the caller wait for each to run.
+        self._worker: ThreadPoolExecutor | None = None
+        self._advice: Future[None] | None = None
 
     def appended(self, end: int) -> None:
         """The file now ends at ``end``: start an advice if a window is due and none is running."""
         if _fadvise is None or end - self._to < _DROP_BEHIND_BYTES:
             return
-        if self._advice is not None and self._advice.is_alive():
+        if self._advice is not None and not self._advice.done():
             return
+        # Moved on even if no advice starts: that window is simply not advised.
         start, self._from, self._to = self._from, self._to, end
         try:
-            self._advice = _in_background(_advise, self._fd, start, end - start)
+            if self._worker is None:
+                self._worker = ThreadPoolExecutor(1, thread_name_prefix="accutics-drop-behind")
+            self._advice = _in_background(self._worker, self._fd, start, end - start)
         except RuntimeError:
-            # No thread to be had (a process at its limit): the page has been
-            # appended and must count as such, and the advice is only a hint.
+            # No thread to be had (a process at its limit): the page is
+            # appended all the same, and the advice was only a hint.
             self._advice = None
 
     def close(self) -> None:
         """Wait for the advice still running, if any: it uses the file descriptor."""
-        advice, self._advice = self._advice, None
-        if advice is not None:
-            advice.join()
+        worker, self._worker, self._advice = self._worker, None, None
+        if worker is not None:
+            worker.shutdown(wait=True)

@@ -265,8 +265,11 @@ class PartWriter:
         """
         with os_errors(self._paths.part):
             self._file.write(data)
-        self.offset += len(data)
-        self._drop_behind.appended(self.offset)
+        end = self.offset + len(data)
+        # Before the offset counts the page: should this raise, a commit
+        # names the bytes before it, and a resume cuts the page off.
+        self._drop_behind.appended(end)
+        self.offset = end
 
     def commit(self, state: SavedState) -> None:
         """Make everything appended durable, then record ``state`` (with the new offset).

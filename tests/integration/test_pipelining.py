@@ -82,6 +82,37 @@ async def test_the_fan_out_starts_from_the_first_page_s_meta(server: FakeAccutic
     assert log.requests == 10
 
 
+@pytest.mark.parametrize("style", ["items", "pages"])
+async def test_the_fan_out_s_next_pages_are_out_before_a_page_is_handed_out(
+    server: FakeAccuticsServer, style: str
+) -> None:
+    # A consumer that never awaits gives the event loop no turn, and a page
+    # the fan-out starts as it hands one out sends its request only in a
+    # turn. The walk takes one, so the window stays full while the consumer
+    # reads: on 1530bba the pages started stayed unsent until it awaited.
+    log = Log()
+    held: list[int] = []
+    async with logged_client(server, log) as client:
+        pager = client.paginate(server.page_endpoint, page_size=10, concurrency=3)
+        if style == "pages":
+            async for page in pager.pages():
+                held.append(log.requests)
+                assert len(page.items) == (10 if page.number < 10 else 5)
+        else:
+            async for index, _item in aenumerate(pager):
+                if index % 10 == 0:
+                    held.append(log.requests)
+    # Holding page k: page 1 and the three pages of the window after it.
+    assert held == [min(k + 3, 10) for k in range(1, 11)]
+
+
+async def aenumerate(items: AsyncIterator[Any]) -> AsyncIterator[tuple[int, Any]]:
+    index = 0
+    async for item in items:
+        yield index, item
+        index += 1
+
+
 async def test_a_consumer_still_reading_gets_no_second_page_ahead(
     server: FakeAccuticsServer,
 ) -> None:

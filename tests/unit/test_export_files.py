@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import threading
+from concurrent.futures import Executor, Future
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -381,12 +382,12 @@ def advice_done_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each advice's thread is over before the next append: the windows are deterministic."""
     real = drop_behind._in_background
 
-    def start_and_join(advise: Any, *args: int) -> threading.Thread:
-        thread = real(advise, *args)
-        thread.join()
-        return thread
+    def at_once(worker: Executor, *args: int) -> Future[None]:
+        advice = real(worker, *args)
+        advice.result()
+        return advice
 
-    monkeypatch.setattr(drop_behind, "_in_background", start_and_join)
+    monkeypatch.setattr(drop_behind, "_in_background", at_once)
 
 
 @pytest.mark.usefixtures("advice_done_at_once")
@@ -446,11 +447,16 @@ def test_part_writer_never_waits_for_an_advice_and_closes_only_after_it(
         writer.append(b"b" * 150)
         writer.append(b"c" * 150)  # two windows more while the first advice is held
         assert calls == [(0, 150)]
-        releaser = threading.Timer(0.05, release.set)
-        releaser.start()
+        closing = threading.Thread(target=writer.close)
+        closing.start()
+        closing.join(timeout=0.2)
+        assert closing.is_alive()  # close() waits for the advice
+        release.set()
+        closing.join(timeout=10)
+        assert not closing.is_alive()
     finally:
+        release.set()
         writer.close()
-    releaser.join()
     assert still_open == [True]
     assert Path(paths.part).read_bytes() == b"a" * 150 + b"b" * 150 + b"c" * 150
 
@@ -458,7 +464,7 @@ def test_part_writer_never_waits_for_an_advice_and_closes_only_after_it(
 def test_part_writer_appends_when_no_thread_can_be_started_for_the_advice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_thread(*_: Any) -> threading.Thread:
+    def no_thread(*_: Any) -> Future[None]:
         raise RuntimeError("can't start new thread")
 
     monkeypatch.setattr(drop_behind, "_fadvise", lambda *_: None)
