@@ -118,7 +118,7 @@ class FanOut(Generic[R]):
             turn.give()
 
     def take_unsent(self) -> bool:
-        """Whether pages were started since the last call (and forget them).
+        """Whether pages were started since the last call (which resets it).
 
         A started page's request goes out only once its task runs, in a
         later turn of the event loop: the walk gives it that turn before it

@@ -348,7 +348,7 @@ class AsyncPager(Generic[T]):
                 fetched = await walk.take()
                 dups = walk.account(fetched)
                 if walk.schedule(fetched):
-                    await asyncio.sleep(0)  # puts the requests just started on the wire
+                    await asyncio.sleep(0)  # the requests just started get their turn to go out
                 yield fetched, walk.skip, dups
                 walk.advance(fetched)
         except BaseException as exc:

@@ -227,13 +227,13 @@ class Walk(Generic[T]):
         return dups
 
     def schedule(self, fetched: Fetched[T]) -> bool:
-        """Start what follows ``fetched``; true if that started requests not yet on the wire.
+        """Start what follows ``fetched``; true if requests started since the last call need a turn.
 
-        A request started now (the read-ahead, or the fan-out's pages, which
-        it starts as it hands one out) needs an event-loop turn to go out,
-        and a consumer that never awaits gives it none; so the caller takes
-        one when this says so, and the server works on the next pages while
-        this one is read.
+        A request just started (the read-ahead started here, or the pages
+        the fan-out started as it handed this one out) needs an event-loop
+        turn to go out, and a consumer that never awaits gives it none; so
+        the caller takes one when this says so, and the server works on the
+        next pages while this one is read.
         """
         wanted = self._budget is None or self.supplied < self._budget
         started, self._started = self._started, None
@@ -244,7 +244,7 @@ class Walk(Generic[T]):
                 and fetched.next == started.following
             ):
                 self._choose_decoding(fetched)
-                return False  # on the wire since the meta was read
+                return False  # started, and given its turn, when the meta was read
             self._drop_started()
         if self._number == 1 and self._concurrency > 1:
             pagination = fetched.page.meta.pagination

@@ -72,7 +72,8 @@ class DropBehind:
             self._advice = _in_background(self._worker, self._fd, start, end - start)
         except RuntimeError:
             # No thread to be had (a process at its limit): the page is
-            # appended all the same, and the advice was only a hint.
+            # appended all the same; the advice, only a hint, waits for the
+            # next one that starts a thread (the executor keeps it queued).
             self._advice = None
 
     def close(self) -> None:

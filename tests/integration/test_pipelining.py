@@ -10,7 +10,7 @@ being handed out, never past what is wanted.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,7 +19,8 @@ import pytest
 from aiohttp import web
 from loopback_support import serve_app
 
-from accutics_async import AccuticsClient, PageEvent, RequestEvent, RetryPolicy
+from accutics_async import AccuticsClient, AsyncPager, PageEvent, RequestEvent, RetryPolicy
+from accutics_async._sansio.query import Query
 from accutics_async.testing import FakeAccuticsServer
 
 N = 95  # ten pages of 10 at page_size=10, the last one short
@@ -82,18 +83,40 @@ async def test_the_fan_out_starts_from_the_first_page_s_meta(server: FakeAccutic
     assert log.requests == 10
 
 
+class NoEarlyMeta:
+    """The client as a ``PageSource`` that never tells the meta early, as one of a user's may not:
+    the fan-out then starts once the first page is decoded."""
+
+    def __init__(self, client: AccuticsClient) -> None:
+        self._client = client
+        self.base_url = client.base_url
+        self.max_concurrency = client.max_concurrency
+        self.observer = client.observer
+
+    @property
+    def redactor(self) -> Any:
+        return self._client.redactor
+
+    async def request_page(self, url: str, *, on_meta: Any = None, turn: Any = None) -> Any:
+        return await self._client.request_page(url, turn=turn)
+
+
+@pytest.mark.parametrize("start", ["early", "late"])
 @pytest.mark.parametrize("style", ["items", "pages"])
 async def test_the_fan_out_s_next_pages_are_out_before_a_page_is_handed_out(
-    server: FakeAccuticsServer, style: str
+    server: FakeAccuticsServer, style: str, start: str
 ) -> None:
     # A consumer that never awaits gives the event loop no turn, and a page
-    # the fan-out starts as it hands one out sends its request only in a
-    # turn. The walk takes one, so the window stays full while the consumer
-    # reads: on 1530bba the pages started stayed unsent until it awaited.
+    # the fan-out starts sends its request only in a turn. The walk takes
+    # one before it hands a page out, so the window stays full while the
+    # consumer reads: on 1530bba the pages started stayed unsent until it
+    # awaited (a late start sent none while page 1 was held).
     log = Log()
     held: list[int] = []
     async with logged_client(server, log) as client:
-        pager = client.paginate(server.page_endpoint, page_size=10, concurrency=3)
+        source: Any = client if start == "early" else NoEarlyMeta(client)
+        query = Query.of(server.page_endpoint, page_size=10)
+        pager: AsyncPager[Any] = AsyncPager(source, query, concurrency=3)
         if style == "pages":
             async for page in pager.pages():
                 held.append(log.requests)
@@ -102,11 +125,11 @@ async def test_the_fan_out_s_next_pages_are_out_before_a_page_is_handed_out(
             async for index, _item in aenumerate(pager):
                 if index % 10 == 0:
                     held.append(log.requests)
-    # Holding page k: page 1 and the three pages of the window after it.
+    # Holding page k: pages 1 to k, and the three of the window after them.
     assert held == [min(k + 3, 10) for k in range(1, 11)]
 
 
-async def aenumerate(items: AsyncIterator[Any]) -> AsyncIterator[tuple[int, Any]]:
+async def aenumerate(items: AsyncIterable[Any]) -> AsyncIterator[tuple[int, Any]]:
     index = 0
     async for item in items:
         yield index, item
