@@ -64,7 +64,6 @@ class DropBehind:
             return
         if self._advice is not None and not self._advice.done():
             return
-        # Moved on even if no advice starts: that window is simply not advised.
         start, self._from, self._to = self._from, self._to, end
         try:
             if self._worker is None:
@@ -72,8 +71,8 @@ class DropBehind:
             self._advice = _in_background(self._worker, self._fd, start, end - start)
         except RuntimeError:
             # No thread to be had (a process at its limit): the page is
-            # appended all the same; the advice, only a hint, waits for the
-            # next one that starts a thread (the executor keeps it queued).
+            # appended all the same. The advice is only a hint; at worst
+            # this window goes unadvised.
             self._advice = None
 
     def close(self) -> None:

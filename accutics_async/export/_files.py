@@ -260,8 +260,8 @@ class PartWriter:
     def append(self, data: bytes) -> None:
         """Append ``data`` (buffered; made durable by the next :meth:`commit`).
 
-        Every few MiB the bytes before are handed back to the kernel, in a
-        thread of their own (see ``_drop_behind``): an append never waits for that.
+        Every few MiB the bytes before are handed back to the kernel, in the
+        file's own thread (see ``_drop_behind``): an append never waits for that.
         """
         with os_errors(self._paths.part):
             self._file.write(data)

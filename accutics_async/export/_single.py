@@ -269,9 +269,9 @@ async def _run(
         async for page in pages:
             # Encoded and appended here: CPU-bound work in a second thread
             # contends with the event loop for the GIL, and an append is a
-            # copy into the page cache. The fsyncs go to the thread. The next
-            # page's request is on the wire already: the walk sends it before
-            # it hands this page out.
+            # copy into the page cache. The fsyncs go to the thread. No turn
+            # of the event loop is needed here for the next pages' requests:
+            # the walk gave them theirs before it handed this page out.
             writer.append(encoder.encode(page.items))
             state = _after_page(state, pager, len(page.items), writer.offset, encoder)
             if time.monotonic() - last_commit >= checkpoint_every:
