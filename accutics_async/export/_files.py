@@ -8,11 +8,12 @@ Files beside the destination ``OUT`` (same directory, so the final
 ``os.replace`` is an atomic rename on one file system):
 
 - ``OUT.part``: the records written so far; renamed to ``OUT`` at the end.
-- ``OUT.checkpoint.json``: written after every page (temp file, fsync,
-  ``os.replace``), holding the pager's checkpoint and the byte length of
-  ``OUT.part`` after that page. On resume the partial file is cut back to
-  that length, which drops a page written after the last checkpoint (a crash
-  between the two writes), and the pager continues after that page.
+- ``OUT.checkpoint.json``: written at each commit (temp file, fsync,
+  ``os.replace``), holding the pager's checkpoint after a page and the byte
+  length of ``OUT.part`` after that same page. On resume the partial file is
+  cut back to that length, which drops whatever was written after it (pages
+  since the last commit, or a page the export stopped before counting), and
+  the pager continues after that page.
 - ``OUT.shards.json``: the plan of a sharded export (see ``_shards``).
 
 Every one of these files is created by the export itself, exclusively, and
@@ -265,27 +266,23 @@ class PartWriter:
         """
         with os_errors(self._paths.part):
             self._file.write(data)
-        end = self.offset + len(data)
-        # Before the offset counts the page: should this raise, a commit
-        # names the bytes before it, and a resume cuts the page off.
-        self._drop_behind.appended(end)
-        self.offset = end
+        self.offset += len(data)
+        self._drop_behind.appended(self.offset)
 
     def commit(self, state: SavedState) -> None:
-        """Make everything appended durable, then record ``state`` (with the new offset).
+        """Make everything appended durable, then record ``state``.
 
         The order is the point: the checkpoint never names bytes the file
-        might not hold after a crash.
+        might not hold after a crash. ``state.offset`` says how many bytes
+        it covers.
         """
         with os_errors(self._paths.part):
             self._file.flush()
             if self._fsync:
                 os.fsync(self._file.fileno())
-        write_json_atomic(
-            self._paths.checkpoint,
-            attrs.evolve(state, offset=self.offset).to_json(),
-            fsync=self._fsync,
-        )
+        # The state's own offset, not the file's: the file may already hold a
+        # page the state does not count yet, which a resume must cut off.
+        write_json_atomic(self._paths.checkpoint, state.to_json(), fsync=self._fsync)
 
     def finish(self, csv_columns: Sequence[str] | None) -> int:
         """Rename the partial file to the destination (rewriting a CSV header first if given).

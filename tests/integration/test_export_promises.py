@@ -279,6 +279,39 @@ async def test_a_failure_after_the_first_commit_keeps_the_files_for_resume(
     assert files(tmp_path) == ["out.jsonl.checkpoint.json", "out.jsonl.part"]
 
 
+@pytest.mark.parametrize("endpoint", ["/records", "/stream/records"])
+async def test_a_stop_between_a_page_s_append_and_its_bookkeeping_resumes_exactly(
+    client: AccuticsClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, endpoint: str
+) -> None:
+    # A failure right after a page is appended (a KeyboardInterrupt on 3.10,
+    # where asyncio.run does not turn SIGINT into a cancellation; a
+    # MemoryError) must leave a checkpoint whose position and byte length
+    # belong together. On 6a652a7 the stop's checkpoint named that page's
+    # bytes with the position before it, and the resume wrote the page twice.
+    from accutics_async.export import _single
+
+    clean, out = tmp_path / "clean.jsonl", tmp_path / "out.jsonl"
+    await export(client, endpoint, clean, page_size=PAGE)
+    real = _single._after_page
+    pages = [0]
+
+    def stop_at_the_third(*args: Any) -> Any:
+        pages[0] += 1
+        if pages[0] == 3:
+            raise RuntimeError("stopped between the append and its bookkeeping")
+        return real(*args)
+
+    monkeypatch.setattr(_single, "_after_page", stop_at_the_third)
+    with pytest.raises(RuntimeError, match="bookkeeping"):
+        await export(client, endpoint, out, page_size=PAGE)
+    saved = read_checkpoint(out)
+    assert saved is not None
+    assert saved["records"] == 2 * PAGE
+    monkeypatch.setattr(_single, "_after_page", real)
+    await export(client, endpoint, out, page_size=PAGE, resume=True)
+    assert out.read_bytes() == clean.read_bytes()
+
+
 # -- 7. OS errors name the path; a failed checkpoint write keeps the last good one -------
 
 

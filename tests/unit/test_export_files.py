@@ -259,7 +259,7 @@ def test_part_writer_cuts_back_to_the_checkpoint(tmp_path: Path) -> None:
     Path(paths.part).write_bytes(b'{"id":1}\n{"id":2}\n{"id":')
     writer = PartWriter(paths, offset=9, fsync=False)
     writer.append(b'{"id":9}\n')
-    writer.commit(SavedState(format="jsonl", pager={"done": True}, offset=0))
+    writer.commit(SavedState(format="jsonl", pager={"done": True}, offset=writer.offset))
     writer.close()
     assert Path(paths.part).read_bytes() == b'{"id":1}\n{"id":9}\n'
     state = read_state(paths)
