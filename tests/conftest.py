@@ -1,4 +1,4 @@
-"""Settings shared by the whole suite: the hypothesis profile.
+"""Settings shared by the whole suite: the hypothesis profile, and one fixture.
 
 One profile, loaded by default, instead of per-test settings: a shared or
 cold CI machine makes example generation and runs slow at random, which must
@@ -9,8 +9,12 @@ own defaults (deadline and health checks on) for local hunting.
 from __future__ import annotations
 
 import os
+from concurrent.futures import Executor, Future
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from accutics_async.export import _drop_behind
 
 settings.register_profile(
     "ci",
@@ -21,3 +25,17 @@ settings.register_profile(
 )
 settings.register_profile("dev")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def advice_done_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each drop-behind advice is over before the next is due, so none is skipped for running
+    still: the windows advised are the same however loaded the machine."""
+    real = _drop_behind._in_background
+
+    def at_once(worker: Executor, *args: int) -> Future[None]:
+        advice = real(worker, *args)
+        advice.result()
+        return advice
+
+    monkeypatch.setattr(_drop_behind, "_in_background", at_once)

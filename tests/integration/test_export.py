@@ -7,7 +7,6 @@ import csv
 import io
 import os
 import threading
-from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +90,7 @@ async def test_round_trip_every_record_once_in_order(
         assert [orjson.loads(x) for x in out.read_bytes().splitlines()] == server.all_records()
 
 
+@pytest.mark.usefixtures("advice_done_at_once")
 async def test_export_hands_written_pages_back_to_the_kernel_off_the_loop(
     client: AccuticsClient,
     server: FakeAccuticsServer,
@@ -107,19 +107,9 @@ async def test_export_hands_written_pages_back_to_the_kernel_off_the_loop(
     def fadvise(fd: int, start: int, length: int, advice: int) -> None:
         advised.append((threading.get_ident(), start, start + length))
 
-    real = _drop_behind._in_background
-
-    def at_once(worker: Executor, *args: int) -> Future[None]:
-        # Each advice over before the next is due, so none is skipped for
-        # running still: the windows are the same however loaded the machine.
-        advice = real(worker, *args)
-        advice.result()
-        return advice
-
     monkeypatch.setattr(_drop_behind, "_fadvise", fadvise)
     monkeypatch.setattr(_drop_behind, "_DONTNEED", 4)
     monkeypatch.setattr(_drop_behind, "_DROP_BEHIND_BYTES", 16 * 1024)
-    monkeypatch.setattr(_drop_behind, "_in_background", at_once)
     out = tmp_path / "out.jsonl"
     await export(client, "/records", out, page_size=PAGE, concurrency=2)
     assert ids_of(out) == [r["id"] for r in server.all_records()]

@@ -8,7 +8,7 @@ import itertools
 import json
 import os
 import threading
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -375,19 +375,6 @@ def _append_pages(paths: ExportPaths, pages: list[bytes], *, offset: int = 0) ->
         writer.commit(SavedState(format="jsonl", pager={}, offset=0))
     finally:
         writer.close()
-
-
-@pytest.fixture
-def advice_done_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each advice's thread is over before the next append: the windows are deterministic."""
-    real = drop_behind._in_background
-
-    def at_once(worker: Executor, *args: int) -> Future[None]:
-        advice = real(worker, *args)
-        advice.result()
-        return advice
-
-    monkeypatch.setattr(drop_behind, "_in_background", at_once)
 
 
 @pytest.mark.usefixtures("advice_done_at_once")
