@@ -26,7 +26,6 @@ walk's state and the fetches it has in flight.
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
@@ -243,14 +242,12 @@ class Walk(Generic[T]):
                 and fetched.page.meta == started.meta
                 and fetched.next == started.following
             ):
-                self._choose_decoding(fetched)
                 return False  # started, and given its turn, when the meta was read
             self._drop_started()
         if self._number == 1 and self._concurrency > 1:
             pagination = fetched.page.meta.pagination
             if isinstance(pagination, PageNumberPagination) and fetched.next is not None:
                 self._start_fan_out(fetched.request, pagination)
-        self._choose_decoding(fetched)
         if self._fan_out is None and wanted:
             self._ahead = self._read_ahead(fetched.next)
             return self._ahead is not None
@@ -344,12 +341,6 @@ class Walk(Generic[T]):
         self._expected_total = pagination.total_items
         return self._fan_out
 
-    def _choose_decoding(self, first: Fetched[T]) -> None:
-        """Let the fan-out decode pages as they land if records like the first page's cost the
-        garbage collector nothing (see ``_fanout.Turn``): JSON objects of plain values."""
-        if self._number == 1 and self._fan_out is not None and _untracked(first.page.items):
-            self._fan_out.decode_eagerly()
-
     def _drop_started(self) -> None:
         """Forget what :meth:`early` started: the page read it differently after all."""
         for task in self._detach_in_flight():
@@ -413,14 +404,6 @@ class Walk(Generic[T]):
             ids=fetched.distinct_ids,
             recent=self._recent,
         )
-
-
-def _untracked(items: Sequence[Any]) -> bool:
-    # The cyclic collector does not track a dict of atomic values (strings,
-    # numbers, booleans, null); a nested object, a list or a model instance
-    # it does. An empty page tells nothing, so the pages keep waiting. Later
-    # pages are not looked at again: a misjudged walk costs speed, not data.
-    return bool(items) and not any(map(gc.is_tracked, items))
 
 
 def _retrieve(task: asyncio.Task[Any]) -> None:

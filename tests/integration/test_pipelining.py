@@ -331,37 +331,9 @@ async def test_a_walk_another_task_goes_on_with_fetches_the_cancelled_page_itsel
     assert got == [f"{page}-{i}" for page in range(1, 11) for i in range(3)]
 
 
-async def test_fan_out_pages_wait_as_bytes_until_the_consumer_reaches_them(
-    server: FakeAccuticsServer,
-) -> None:
-    log = Log()
-    async with logged_client(server, log) as client:
-        built = asyncio.Event()
-        server.after_pages(5, built.set)
-        items = aiter(client.paginate(server.page_endpoint, page_size=10, concurrency=4))
-        first = await anext(items)
-        # Page 1 and the four planned pages after it are answered ...
-        await asyncio.wait_for(built.wait(), timeout=30)
-        for _ in range(50):  # ... and their bytes read by the client
-            await asyncio.sleep(0)
-        # ... yet only page 1, which the consumer holds, is decoded.
-        assert [number for kind, number in log.events if kind == "page"] == [1]
-        rest = [item async for item in items]
-    ids = [first["id"]] + [item["id"] for item in rest]
-    assert len(ids) == len(set(ids)) == N
-    assert [number for kind, number in log.events if kind == "page"] == list(range(1, 11))
+def flat_app(meta_read_late: bool) -> web.Application:
+    """Ten pages of ten records of strings and numbers only, which the collector does not track."""
 
-
-# "links" after "meta" hides the meta from the early read (it is no longer
-# one JSON value up to the closing brace): the fan-out then starts only once
-# page 1 is decoded, the other path to the same decision.
-@pytest.mark.parametrize("extra", [{}, {"links": {}}], ids=["meta-read-early", "meta-read-late"])
-async def test_fan_out_pages_of_plain_records_are_decoded_as_they_land(
-    extra: dict[str, Any],
-) -> None:
-    # Records of strings and numbers only: the collector does not track
-    # them, so the pages need not wait as bytes (the fake server's records,
-    # with nested objects and lists, do: see the test above).
     async def handle(request: web.Request) -> web.Response:
         page = int(request.query.get("page", "1"))
         base = f"http://{request.host}/v1/flat"
@@ -373,33 +345,78 @@ async def test_fan_out_pages_of_plain_records_are_decoded_as_they_land(
             "next": f"{base}?page={page + 1}&page_size=10" if page < 10 else None,
         }
         data = [{"id": f"{page}-{i}", "name": "x", "count": i} for i in range(10)]
+        extra = {"links": {}} if meta_read_late else {}
         return web.json_response({"data": data, "meta": {"pagination": pagination}, **extra})
 
     app = web.Application()
     app.router.add_get("/v1/flat", handle)
-    log = Log()
-    five_decoded = asyncio.Event()
+    return app
 
-    def decoded() -> list[int]:
-        return sorted(number for kind, number in log.events if kind == "page")
 
-    def on_page(event: PageEvent) -> None:
-        if len(decoded()) == 5:
-            five_decoded.set()
+@asynccontextmanager
+async def listing(
+    records: str, meta_read_late: bool, log: Log
+) -> AsyncIterator[tuple[AccuticsClient, str, asyncio.Event]]:
+    """A client, the path of a ten-page listing of ``records``, and an event set once five
+    of its pages are answered (``meta_read_late``: flat records only)."""
+    answered = asyncio.Event()
+    hooks: Any = {"request": [log.request], "page": [log.page]}
+    if records == "nested":
+        async with FakeAccuticsServer(records=N, seed=5, max_page_size=50) as srv:
+            srv.after_pages(5, answered.set)
+            async with AccuticsClient(
+                token=srv.token, base_url=srv.base_url, event_hooks=hooks
+            ) as client:
+                yield client, srv.page_endpoint, answered
+        return
+    app = flat_app(meta_read_late)
+    count = 0
 
-    hooks: Any = {"request": [log.request], "page": [log.page, on_page]}
+    @web.middleware
+    async def count_answers(request: web.Request, handler: Any) -> web.StreamResponse:
+        nonlocal count
+        response = await handler(request)
+        count += 1
+        if count == 5:
+            answered.set()
+        return response
+
+    app.middlewares.append(count_answers)
     async with (
         serve_app(app) as origin,
         AccuticsClient(token="t" * 20, base_url=f"{origin}/v1", event_hooks=hooks) as client,
     ):
-        items = aiter(client.paginate("flat", page_size=10, concurrency=4))
+        yield client, "flat", answered
+
+
+# Nested records are the fake server's (objects and lists inside, which the
+# collector tracks); flat ones are strings and numbers only. "links" after
+# "meta" hides the meta from the early read (it is no longer one JSON value up
+# to the closing brace): the fan-out then starts only once page 1 is decoded,
+# the other path to the same decision.
+@pytest.mark.parametrize(
+    ("records", "meta_read_late"),
+    [("nested", False), ("flat", False), ("flat", True)],
+    ids=["nested", "flat-meta-read-early", "flat-meta-read-late"],
+)
+async def test_fan_out_pages_wait_as_bytes_but_the_one_next_in_line(
+    records: str, meta_read_late: bool
+) -> None:
+    log = Log()
+    async with listing(records, meta_read_late, log) as (client, path, answered):
+        items = aiter(client.paginate(path, page_size=10, concurrency=4))
         first = await anext(items)
-        # The consumer still holds page 1, and the four planned pages are decoded.
-        await asyncio.wait_for(five_decoded.wait(), timeout=30)
-        assert decoded() == [1, 2, 3, 4, 5]
+        # Page 1 and the four planned pages after it are answered ...
+        await asyncio.wait_for(answered.wait(), timeout=30)
+        for _ in range(50):  # ... and their bytes read by the client
+            await asyncio.sleep(0)
+        # ... yet only page 1, which the consumer holds, and page 2, next in
+        # line, are decoded: pages 3 to 5 wait as bytes.
+        assert [number for kind, number in log.events if kind == "page"] == [1, 2]
         rest = [item async for item in items]
     ids = [first["id"]] + [item["id"] for item in rest]
-    assert ids == [f"{page}-{i}" for page in range(1, 11) for i in range(10)]
+    assert len(ids) == len(set(ids)) == (N if records == "nested" else 100)
+    assert [number for kind, number in log.events if kind == "page"] == list(range(1, 11))
 
 
 async def test_a_deadline_is_not_used_up_waiting_for_a_slow_consumer(

@@ -1,4 +1,4 @@
-"""The fan-out's turns: a planned page is decoded only once the consumer asks for it.
+"""The fan-out's turns: a planned page is decoded only once it is next in line.
 
 Fake fetches, no I/O: each records when its answer "landed" and when it was
 decoded, so the order is exact.
@@ -41,34 +41,36 @@ def plan(count: int) -> list[PageRequest]:
     return [PageRequest(f"{BASE}/r?page={n}", n) for n in range(2, 2 + count)]
 
 
-async def test_pages_that_landed_wait_undecoded_until_the_consumer_asks() -> None:
+async def test_only_the_page_next_in_line_is_decoded_as_it_lands() -> None:
     fetches = Fetches()
     fan = FanOut(fetches.fetch, plan(6), width=3)
     await settle()
+    # The consumer holds the page before the plan's first: that one is next.
     assert fetches.landed == [2, 3, 4]
-    assert fetches.decoded == []
+    assert fetches.decoded == [2]
     assert await fan.next() == 2
     await settle()
-    # Taking page 2 frees a place in the window (page 5 lands) and decodes only page 2.
+    # Taking page 2 frees a place in the window (page 5 lands) and makes page 3
+    # next in line; pages 4 and 5 wait as bytes.
     assert fetches.landed == [2, 3, 4, 5]
-    assert fetches.decoded == [2]
-    assert [await fan.next() for _ in range(5)] == [3, 4, 5, 6, 7]
+    assert fetches.decoded == [2, 3]
+    assert await fan.next() == 3
+    await settle()
+    assert fetches.decoded == [2, 3, 4]
+    assert [await fan.next() for _ in range(4)] == [4, 5, 6, 7]
     assert fetches.decoded == [2, 3, 4, 5, 6, 7]
     assert await fan.next() is None
 
 
-async def test_decoding_eagerly_gives_the_waiting_turns_and_every_later_one() -> None:
+async def test_a_window_of_one_decodes_the_page_that_takes_the_freed_place() -> None:
     fetches = Fetches()
-    fan = FanOut(fetches.fetch, plan(6), width=3)
+    fan = FanOut(fetches.fetch, plan(3), width=1)
     await settle()
-    assert fetches.decoded == []
-    fan.decode_eagerly()
-    await settle()
-    assert fetches.decoded == [2, 3, 4]  # the window, without the consumer asking
+    assert fetches.decoded == [2]
     assert await fan.next() == 2
     await settle()
-    assert fetches.decoded == [2, 3, 4, 5]  # the page that took the freed place too
-    assert [await fan.next() for _ in range(5)] == [3, 4, 5, 6, 7]
+    assert fetches.decoded == [2, 3]  # it came next in line as it was started
+    assert [await fan.next() for _ in range(2)] == [3, 4]
     assert await fan.next() is None
 
 
@@ -78,7 +80,7 @@ async def test_stopping_cancels_the_pages_waiting_for_their_turn() -> None:
     await settle()
     await fan.aclose()
     assert fetches.landed == [2, 3]
-    assert fetches.decoded == []
+    assert fetches.decoded == [2]  # next in line; page 3 was cancelled waiting for its turn
     assert fan.exhausted
 
 
