@@ -141,9 +141,8 @@ class AsyncPager(Generic[T]):
         it = self._iter
         if it is None:
             return self._next_index, self._yielded
-        # A list iterator's length hint is exactly what is left of it, so the
-        # index of the next item is known without a store per item. The item
-        # just yielded has been taken from the iterator: it counts as done.
+        # A list iterator's length hint is exactly what is left of it: the index of
+        # the next item needs no store per item, and the item just yielded counts as done.
         index = self._iter_stop - length_hint(it)
         return index, self._yielded + (index - self._next_index)
 
@@ -343,12 +342,14 @@ class AsyncPager(Generic[T]):
             redact=lambda text: self._source.redactor.text(text),
         )
         failure: BaseException | None = None
+        pages = 0
         try:
             while walk.more():
                 fetched = await walk.take()
                 dups = walk.account(fetched)
                 if walk.schedule(fetched):
                     await asyncio.sleep(0)  # the requests just started get their turn to go out
+                pages += 1  # handed out, however much of it the consumer then reads
                 yield fetched, walk.skip, dups
                 walk.advance(fetched)
         except BaseException as exc:
@@ -356,7 +357,9 @@ class AsyncPager(Generic[T]):
             raise
         finally:
             await walk.aclose()
-            span.set({"accutics.pages": walk.handed, "accutics.items": walk.supplied})
+            # From the reading position: a page cut short counts the items handed out.
+            items = self._position()[1] - start.yielded
+            span.set({"accutics.pages": pages, "accutics.items": items})
             span.finish(failure)
 
     async def _fetch(
@@ -429,8 +432,7 @@ class AsyncPager(Generic[T]):
             # walk notice. Cursor pages cannot, so they skip the cost.
             ids = item_ids(data)
             distinct = id_set(ids)
-        # Without a model the items are the JSON objects themselves (T is
-        # then dict[str, Any], as paginate()'s overloads say).
+        # Without a model the items are the JSON objects (T is dict[str, Any]).
         model = self._model
         try:
             if model is not None and lazy:

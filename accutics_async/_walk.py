@@ -122,8 +122,8 @@ class Walk(Generic[T]):
         #: The page to take next (``None``: the walk is over) and its items to skip.
         self.request = start.request
         self.skip = start.skip
-        #: Pages handed out, and items supplied (skipped and repeated ones not counted).
-        self.handed = 0
+        #: Items of the pages taken so far, skipped and repeated ones not counted:
+        #: what the budget is checked against.
         self.supplied = 0
         self._number = 0
         self._seen: set[int] = set()  # hashes of the URLs requested: the loop guard
@@ -255,7 +255,6 @@ class Walk(Generic[T]):
 
     def advance(self, fetched: Fetched[T]) -> None:
         """``fetched`` was handed out: remember its ids, then move to the next request."""
-        self.handed += 1
         self._recent.append(self._ids_here)
         self.skip = 0
         if fetched.next_error is not None:

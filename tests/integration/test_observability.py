@@ -261,6 +261,55 @@ class Numbered:
     n: int
 
 
+# 120 records, ten a page: (pages, items) handed out by the last walk.
+@pytest.mark.parametrize(
+    ("how", "handed"),
+    [
+        ("limit", (2, 15)),  # collect(limit=15): page 2 is read up to its fifth item
+        ("max_items", (2, 15)),
+        ("break", (1, 3)),  # the consumer stops after three items
+        ("pages", (2, 20)),  # pages(): two pages read, then the consumer stops
+        ("resume", (11, 107)),  # from a checkpoint after 13 items: page 2 from its fourth
+        ("whole", (12, 120)),
+    ],
+)
+async def test_a_walk_s_span_counts_the_pages_and_items_it_handed_out(
+    otel: Otel, how: str, handed: tuple[int, int]
+) -> None:
+    async with (
+        FakeAccuticsServer(records=120, seed=1) as server,
+        AccuticsClient(server.token, base_url=server.base_url) as client,
+    ):
+        endpoint = server.page_endpoint
+        wide = client.paginate(endpoint, page_size=10, concurrency=3)
+        if how == "limit":
+            assert len(await client.paginate(endpoint, page_size=10).collect(limit=15)) == 15
+        elif how == "max_items":
+            assert len(await client.paginate(endpoint, page_size=10, max_items=15).collect()) == 15
+        elif how == "whole":
+            assert len(await wide.collect()) == 120
+        elif how == "resume":
+            first = client.paginate(endpoint, page_size=10)
+            assert len(await first.collect(limit=13)) == 13
+            rest = client.paginate(endpoint, page_size=10, resume=first.checkpoint)
+            assert len(await rest.collect()) == 107
+        else:
+            async with wide as pager:
+                if how == "break":
+                    taken = 0
+                    async for _ in pager:
+                        taken += 1
+                        if taken == 3:
+                            break
+                else:
+                    async for page in pager.pages():
+                        if page.number == 2:
+                            break
+    walk = otel.spans("accutics.paginate")[-1]
+    assert walk.attributes is not None
+    assert (walk.attributes["accutics.pages"], walk.attributes["accutics.items"]) == handed
+
+
 @pytest.mark.parametrize("how", ["items", "pages"])
 async def test_a_walk_that_meets_an_item_its_model_cannot_take_is_a_failed_span(
     otel: Otel, how: str
