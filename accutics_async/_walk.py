@@ -191,11 +191,11 @@ class Walk(Generic[T]):
             and isinstance(pagination, PageNumberPagination)
         ):
             fan_out = self._start_fan_out(request, pagination)
-            if fan_out is None:
-                return False
-            fan_out.take_unsent()  # their turn comes from the caller (Sender.attempt)
-            self._started = _Started(meta, following)
-            return True
+            if fan_out is not None:
+                fan_out.take_unsent()  # their turn comes from the caller (Sender.attempt)
+                self._started = _Started(meta, following)
+                return True
+            # Nothing to plan (no totals): the walk reads ahead instead, as schedule() would.
         if self._budget is not None:
             # This page's items are not counted yet: start only if even a
             # full page (as the server declares it) leaves more to want.

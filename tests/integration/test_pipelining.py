@@ -72,6 +72,36 @@ async def test_the_next_request_is_out_before_this_page_is_decoded(
     assert log.requests == 10 + 2
 
 
+async def test_a_listing_with_no_total_pipelines_its_first_page_too() -> None:
+    # Page numbers and next links, but no totals: the fan-out has nothing to
+    # plan, so the walk reads ahead page by page, from the first page on.
+    async def handle(request: web.Request) -> web.Response:
+        page = int(request.query.get("page", "1"))
+        more = page < 4
+        pagination = {
+            "page": page,
+            "items_per_page": 10,
+            "total_items": None,
+            "next": f"http://{request.host}/v1/open?page={page + 1}&page_size=10" if more else None,
+        }
+        data = [{"id": f"{page}-{i}"} for i in range(10)]
+        return web.json_response({"data": data, "meta": {"pagination": pagination}})
+
+    app = web.Application()
+    app.router.add_get("/v1/open", handle)
+    log = Log()
+    hooks: Any = {"request": [log.request], "page": [log.page]}
+    async with (
+        serve_app(app) as origin,
+        AccuticsClient(token="t" * 20, base_url=f"{origin}/v1", event_hooks=hooks) as client,
+    ):
+        ids = [item["id"] async for item in client.paginate("open", page_size=10, concurrency=3)]
+    assert ids == [f"{page}-{i}" for page in range(1, 5) for i in range(10)]
+    # Page n is decoded after page n + 1 was requested; the last has no next.
+    assert [log.requests_before_page(n) for n in range(1, 5)] == [2, 3, 4, 4]
+    assert log.requests == 4
+
+
 async def test_the_fan_out_starts_from_the_first_page_s_meta(server: FakeAccuticsServer) -> None:
     log = Log()
     async with logged_client(server, log) as client:
