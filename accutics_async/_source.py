@@ -22,6 +22,11 @@ class PageSource(Protocol):
     decoded: see :meth:`AccuticsClient.request_page`), the base URL links
     must stay on, the client's concurrency budget, its observer, and the one
     redactor of every token it has seen.
+
+    When ``on_meta`` returns true, the pager has just started requests and
+    leaves their first event-loop turn to the source: ``request_page`` must
+    yield once (``await asyncio.sleep(0)``) before it decodes on, or those
+    requests wait until the consumer next awaits.
     """
 
     @property
