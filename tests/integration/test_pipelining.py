@@ -361,6 +361,19 @@ async def test_a_walk_another_task_goes_on_with_fetches_the_cancelled_page_itsel
     assert got == [f"{page}-{i}" for page in range(1, 11) for i in range(3)]
 
 
+class SecondPageLog(Log):
+    """A :class:`Log` that also tells when page 2 is decoded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.second_page = asyncio.Event()
+
+    def page(self, event: PageEvent) -> None:
+        super().page(event)
+        if event.number == 2:
+            self.second_page.set()
+
+
 def flat_app(meta_read_late: bool) -> web.Application:
     """Ten pages of ten records of strings and numbers only, which the collector does not track."""
 
@@ -432,21 +445,28 @@ async def listing(
 async def test_fan_out_pages_wait_as_bytes_but_the_one_next_in_line(
     records: str, meta_read_late: bool
 ) -> None:
-    log = Log()
+    log = SecondPageLog()
+
+    def decoded() -> list[int]:
+        return [number for kind, number in log.events if kind == "page"]
+
     async with listing(records, meta_read_late, log) as (client, path, answered):
         items = aiter(client.paginate(path, page_size=10, concurrency=4))
         first = await anext(items)
-        # Page 1 and the four planned pages after it are answered ...
+
+        # Page 1 and the four planned pages after it are answered, page 2 is
+        # decoded as it lands ...
         await asyncio.wait_for(answered.wait(), timeout=30)
-        for _ in range(50):  # ... and their bytes read by the client
+        await asyncio.wait_for(log.second_page.wait(), timeout=30)
+        for _ in range(50):  # ... and the bytes of pages 3 to 5 are read by the client
             await asyncio.sleep(0)
         # ... yet only page 1, which the consumer holds, and page 2, next in
         # line, are decoded: pages 3 to 5 wait as bytes.
-        assert [number for kind, number in log.events if kind == "page"] == [1, 2]
+        assert decoded() == [1, 2]
         rest = [item async for item in items]
     ids = [first["id"]] + [item["id"] for item in rest]
     assert len(ids) == len(set(ids)) == (N if records == "nested" else 100)
-    assert [number for kind, number in log.events if kind == "page"] == list(range(1, 11))
+    assert decoded() == list(range(1, 11))
 
 
 async def test_a_deadline_is_not_used_up_waiting_for_a_slow_consumer(
