@@ -45,7 +45,7 @@ class Turn:
         self.waited = 0.0
 
     def give(self) -> None:
-        """The consumer asks for this page: its fetch may decode it now."""
+        """This page is next in line (or asked for): its fetch may decode it now."""
         if not self._asked.done():
             self._asked.set_result(None)
 

@@ -11,7 +11,6 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Iterator, Mapping, Sequence
 from contextlib import aclosing
-from operator import length_hint
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from weakref import WeakSet
@@ -20,6 +19,7 @@ import attrs
 
 from ._fanout import excluding_waits
 from ._observe import Operation
+from ._reading import Reading
 from ._sansio.models import Meta, Page, PageNumberPagination, Response
 from ._sansio.paging import (
     PageRequest,
@@ -95,16 +95,8 @@ class AsyncPager(Generic[T]):
                 resume, fp=self._fingerprint, base_url=source.base_url, start_url=url
             )
         )
-        # The reading position: the page being handed out and the raw index
-        # of its next item. ``None`` until the first page arrives. While
-        # ``_items`` hands out a page without duplicates it does not update
-        # these per item: ``_iter`` is then the list iterator it reads, and
-        # ``_position()`` derives the index from how much of it is left.
-        self._reading: Fetched[T] | None = None
-        self._next_index = 0
-        self._yielded = self._start.yielded
-        self._iter: Iterator[T] | None = None
-        self._iter_stop = 0
+        # Where the latest iteration is, for the checkpoint.
+        self._reading: Reading[T] = Reading(self._start.yielded)
         self._total_items: int | None = None
         self._walks: WeakSet[AsyncGenerator[Any, None]] = WeakSet()
         self._live: set[Walk[Any]] = set()
@@ -127,33 +119,13 @@ class AsyncPager(Generic[T]):
     @property
     def checkpoint(self) -> dict[str, Any]:
         """Where to resume: after the last item (or, for ``pages()``, page) handed out."""
-        return checkpoint_dict(self._current_position(), self._fingerprint)
+        return checkpoint_dict(self._reading.walk_position(self._start), self._fingerprint)
 
-    def _restart(self) -> None:
+    def _restart(self) -> Reading[T]:
         # Each iteration is a new walk from the pager's start (or checkpoint).
-        self._reading = None
-        self._next_index = 0
-        self._yielded = self._start.yielded
-        self._iter = None
-
-    def _position(self) -> tuple[int, int]:
-        """``(raw index of the next item of the page being read, items yielded so far)``."""
-        it = self._iter
-        if it is None:
-            return self._next_index, self._yielded
-        # A list iterator's length hint is exactly what is left of it: the index of
-        # the next item needs no store per item, and the item just yielded counts as done.
-        index = self._iter_stop - length_hint(it)
-        return index, self._yielded + (index - self._next_index)
-
-    def _current_position(self) -> WalkPosition:
-        fetched = self._reading
-        index, yielded = self._position()
-        if fetched is None:
-            return attrs.evolve(self._start, yielded=yielded)
-        if index >= len(fetched.page.items) and fetched.next_error is None:
-            return WalkPosition(fetched.next, 0, yielded)
-        return WalkPosition(fetched.request, index, yielded)
+        reading: Reading[T] = Reading(self._start.yielded)
+        self._reading = reading
+        return reading
 
     @property
     def total_items(self) -> int | None:
@@ -175,8 +147,8 @@ class AsyncPager(Generic[T]):
 
     async def _pages(self) -> AsyncGenerator[Page[T], None]:
         remaining = self._query.max_items
-        self._restart()
-        async with aclosing(self._walk(self._start, remaining)) as walk:
+        reading = self._restart()
+        async with aclosing(self._walk(self._start, remaining, reading)) as walk:
             async for fetched, skip, dups in walk:
                 raw = fetched.page.items
                 kept = [i for i in range(skip, len(raw)) if i not in dups]
@@ -188,10 +160,9 @@ class AsyncPager(Generic[T]):
                     page = attrs.evolve(page, items=[raw[i] for i in kept])
                 # A page handed out counts as done; a page cut by max_items
                 # is done up to its last kept item.
-                self._reading = fetched
-                self._iter = None
-                self._next_index = kept[-1] + 1 if remaining == 0 and kept else len(raw)
-                self._yielded += len(kept)
+                reading.fetched = fetched
+                reading.next_index = kept[-1] + 1 if remaining == 0 and kept else len(raw)
+                reading.yielded += len(kept)
                 yield page
                 if remaining == 0:
                     return
@@ -241,34 +212,34 @@ class AsyncPager(Generic[T]):
         if budget == 0:
             return
         handed = 0
-        self._restart()
+        reading = self._restart()
         lazy = self._model is not None  # the pages hold JSON items: see _batches
-        async with aclosing(self._walk(self._start, budget, lazy=lazy)) as walk:
+        async with aclosing(self._walk(self._start, budget, reading, lazy=lazy)) as walk:
             async for fetched, skip, dups in walk:
-                self._reading = fetched
-                self._iter = None
-                self._next_index = skip
+                reading.fetched = fetched
+                reading.iter = None
+                reading.next_index = skip
                 stop = len(fetched.page.items)
                 if budget is not None:
                     stop = min(stop, skip + budget - handed)
                 try:
                     if dups:
-                        for item in self._kept(fetched, skip, dups):
-                            self._yielded += 1
+                        for item in self._kept(fetched, skip, dups, reading):
+                            reading.yielded += 1
                             yield item
                             handed += 1
                             if handed == budget:
                                 return
                         continue
-                    # The per-item hot path: nothing but the yield (see _position).
+                    # The per-item hot path: nothing but the yield (see Reading).
                     for begin, batch in self._batches(fetched, skip, stop):
-                        self._iter_stop = begin + len(batch)
-                        self._iter = it = iter(batch)
+                        reading.iter_stop = begin + len(batch)
+                        reading.iter = it = iter(batch)
                         for item in it:
                             yield item
-                        self._iter = None
-                        self._yielded += len(batch)
-                        self._next_index = begin + len(batch)
+                        reading.iter = None
+                        reading.yielded += len(batch)
+                        reading.next_index = begin + len(batch)
                 except DecodeError as exc:  # an item that does not fit the model
                     # Raised through the walk, so its span records the failure too.
                     self._source.redactor.exception(exc)  # it quotes the page's URL
@@ -296,13 +267,15 @@ class AsyncPager(Generic[T]):
             if error is not None:
                 raise error
 
-    def _kept(self, fetched: Fetched[T], skip: int, dups: frozenset[int]) -> Iterator[T]:
+    def _kept(
+        self, fetched: Fetched[T], skip: int, dups: frozenset[int], reading: Reading[T]
+    ) -> Iterator[T]:
         """The page's items from ``skip`` on but the repeated ones, structured one by one."""
         items = fetched.page.items
         model = self._model
         for index in range(skip, len(items)):
             if index in dups:
-                self._next_index = index + 1
+                reading.next_index = index + 1
                 continue
             item = items[index]
             if model is not None:
@@ -310,11 +283,16 @@ class AsyncPager(Generic[T]):
                 if error is not None:
                     raise error
                 item = one[0]
-            self._next_index = index + 1  # done once the consumer holds it, asked again or not
+            reading.next_index = index + 1  # done once the consumer holds it, asked again or not
             yield item
 
     async def _walk(
-        self, start: WalkPosition, item_budget: int | None, *, lazy: bool = False
+        self,
+        start: WalkPosition,
+        item_budget: int | None,
+        reading: Reading[T],
+        *,
+        lazy: bool = False,
     ) -> AsyncGenerator[tuple[Fetched[T], int, frozenset[int]], None]:
         """Yield ``(fetched page, items to skip, indexes of duplicates)``, in order.
 
@@ -357,8 +335,8 @@ class AsyncPager(Generic[T]):
             raise
         finally:
             await walk.aclose()
-            # From the reading position: a page cut short counts the items handed out.
-            items = self._position()[1] - start.yielded
+            # This walk's own reading: a page cut short counts the items handed out.
+            items = reading.position()[1] - start.yielded
             span.set({"accutics.pages": pages, "accutics.items": items})
             span.finish(failure)
 

@@ -261,20 +261,22 @@ class Numbered:
     n: int
 
 
-# 120 records, ten a page: (pages, items) handed out by the last walk.
+# 120 records, ten a page: (pages, items) handed out by each walk, in order.
 @pytest.mark.parametrize(
     ("how", "handed"),
     [
-        ("limit", (2, 15)),  # collect(limit=15): page 2 is read up to its fifth item
-        ("max_items", (2, 15)),
-        ("break", (1, 3)),  # the consumer stops after three items
-        ("pages", (2, 20)),  # pages(): two pages read, then the consumer stops
-        ("resume", (11, 107)),  # from a checkpoint after 13 items: page 2 from its fourth
-        ("whole", (12, 120)),
+        ("limit", [(2, 15)]),  # collect(limit=15): page 2 is read up to its fifth item
+        ("max_items", [(2, 15)]),
+        ("break", [(1, 3)]),  # the consumer stops after three items
+        ("pages", [(2, 20)]),  # pages(): two pages read, then the consumer stops
+        ("resume", [(2, 13), (11, 107)]),  # from a checkpoint after 13 items
+        ("whole", [(12, 120)]),
+        ("two_at_once", [(12, 120), (12, 120)]),  # two iterations of one pager together
+        ("break_then_again", [(1, 3), (12, 120)]),  # the first one ends after the second
     ],
 )
-async def test_a_walk_s_span_counts_the_pages_and_items_it_handed_out(
-    otel: Otel, how: str, handed: tuple[int, int]
+async def test_each_walk_s_span_counts_the_pages_and_items_it_handed_out(
+    otel: Otel, how: str, handed: list[tuple[int, int]]
 ) -> None:
     async with (
         FakeAccuticsServer(records=120, seed=1) as server,
@@ -288,6 +290,8 @@ async def test_a_walk_s_span_counts_the_pages_and_items_it_handed_out(
             assert len(await client.paginate(endpoint, page_size=10, max_items=15).collect()) == 15
         elif how == "whole":
             assert len(await wide.collect()) == 120
+        elif how == "two_at_once":
+            assert list(map(len, await asyncio.gather(wide.collect(), wide.collect()))) == [120] * 2
         elif how == "resume":
             first = client.paginate(endpoint, page_size=10)
             assert len(await first.collect(limit=13)) == 13
@@ -295,19 +299,23 @@ async def test_a_walk_s_span_counts_the_pages_and_items_it_handed_out(
             assert len(await rest.collect()) == 107
         else:
             async with wide as pager:
-                if how == "break":
+                if how == "pages":
+                    async for page in pager.pages():
+                        if page.number == 2:
+                            break
+                else:
                     taken = 0
                     async for _ in pager:
                         taken += 1
                         if taken == 3:
                             break
-                else:
-                    async for page in pager.pages():
-                        if page.number == 2:
-                            break
-    walk = otel.spans("accutics.paginate")[-1]
-    assert walk.attributes is not None
-    assert (walk.attributes["accutics.pages"], walk.attributes["accutics.items"]) == handed
+                    if how == "break_then_again":
+                        assert len(await pager.collect()) == 120
+    counts = []
+    for walk in otel.spans("accutics.paginate"):
+        assert walk.attributes is not None
+        counts.append((walk.attributes["accutics.pages"], walk.attributes["accutics.items"]))
+    assert sorted(counts) == handed
 
 
 @pytest.mark.parametrize("how", ["items", "pages"])
