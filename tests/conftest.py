@@ -1,4 +1,4 @@
-"""Settings shared by the whole suite: the hypothesis profile, and one fixture.
+"""Settings shared by the whole suite: the hypothesis profile, and the drop-behind fixtures.
 
 One profile, loaded by default, instead of per-test settings: a shared or
 cold CI machine makes example generation and runs slow at random, which must
@@ -9,6 +9,7 @@ own defaults (deadline and health checks on) for local hunting.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 
 import pytest
@@ -39,3 +40,16 @@ def advice_done_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
         return advice
 
     monkeypatch.setattr(_drop_behind, "_in_background", at_once)
+
+
+@pytest.fixture
+def fake_advice(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[..., None], int], None]:
+    """``fake_advice(fadvise, window)``: drop-behind advice goes to ``fadvise`` every
+    ``window`` bytes appended, on any platform (``POSIX_FADV_DONTNEED`` given as 4)."""
+
+    def use(fadvise: Callable[..., None], window: int) -> None:
+        monkeypatch.setattr(_drop_behind, "_fadvise", fadvise)
+        monkeypatch.setattr(_drop_behind, "_DONTNEED", 4)
+        monkeypatch.setattr(_drop_behind, "_DROP_BEHIND_BYTES", window)
+
+    return use

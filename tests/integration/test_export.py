@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,9 @@ from accutics_async.export import (
     read_checkpoint,
 )
 from accutics_async.testing import FakeAccuticsServer
+
+# tests/conftest.py's fixture: fake_advice(fadvise, window).
+FakeAdvice = Callable[[Callable[..., None], int], None]
 
 SEED = 3  # with N: the records of the shared ``server`` fixture (conftest)
 N = 437  # not a multiple of the page sizes used
@@ -95,21 +99,17 @@ async def test_export_hands_written_pages_back_to_the_kernel_off_the_loop(
     client: AccuticsClient,
     server: FakeAccuticsServer,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    fake_advice: FakeAdvice,
 ) -> None:
     # The advice submits writeback, which can block on the disk: it runs in
     # a thread of its own, never on the event loop's.
-    from accutics_async.export import _drop_behind
-
     loop_thread = threading.get_ident()
     advised: list[tuple[int, int, int]] = []
 
     def fadvise(fd: int, start: int, length: int, advice: int) -> None:
         advised.append((threading.get_ident(), start, start + length))
 
-    monkeypatch.setattr(_drop_behind, "_fadvise", fadvise)
-    monkeypatch.setattr(_drop_behind, "_DONTNEED", 4)
-    monkeypatch.setattr(_drop_behind, "_DROP_BEHIND_BYTES", 16 * 1024)
+    fake_advice(fadvise, 16 * 1024)
     out = tmp_path / "out.jsonl"
     await export(client, "/records", out, page_size=PAGE, concurrency=2)
     assert ids_of(out) == [r["id"] for r in server.all_records()]
@@ -125,13 +125,11 @@ async def test_export_goes_on_writing_while_an_advice_is_held_up(
     client: AccuticsClient,
     server: FakeAccuticsServer,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    fake_advice: FakeAdvice,
 ) -> None:
     # An advice can wait on the disk for milliseconds; the export writes on
     # meanwhile. The first advice is held until two more pages are written:
     # on 1530bba the export waited for it, so no page came and it timed out.
-    from accutics_async.export import _drop_behind
-
     release = threading.Event()
     written = [0]  # pages written, as progress last said
     began: list[int] = []  # pages written when each advice began
@@ -148,9 +146,7 @@ async def test_export_goes_on_writing_while_an_advice_is_held_up(
             held_starts.append(len(began))
             release.set()
 
-    monkeypatch.setattr(_drop_behind, "_fadvise", fadvise)
-    monkeypatch.setattr(_drop_behind, "_DONTNEED", 4)
-    monkeypatch.setattr(_drop_behind, "_DROP_BEHIND_BYTES", 16 * 1024)
+    fake_advice(fadvise, 16 * 1024)
     out = tmp_path / "out.jsonl"
     result = await export(client, "/records", out, page_size=PAGE, progress=progress)
     assert ids_of(out) == [r["id"] for r in server.all_records()]

@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -26,6 +27,9 @@ from accutics_async.export import _drop_behind as drop_behind
 from accutics_async.export._checkpoint import SavedState
 from accutics_async.export._files import ExportPaths, PartWriter, merge_files, read_state
 from accutics_async.export._formats import CsvEncoder, JsonlEncoder, _csv_records, _split_record
+
+# tests/conftest.py's fixture: fake_advice(fadvise, window).
+FakeAdvice = Callable[[Callable[..., None], int], None]
 
 TRICKY = [
     "plain",
@@ -379,19 +383,13 @@ def _append_pages(paths: ExportPaths, pages: list[bytes], *, offset: int = 0) ->
 
 @pytest.mark.usefixtures("advice_done_at_once")
 def test_part_writer_hands_written_pages_back_to_the_kernel(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_advice: FakeAdvice
 ) -> None:
     # An export is written once: every window of bytes already in the file
     # is advised away, each advice starting at the window before (written
     # back by then) and never past the bytes appended.
     calls: list[tuple[int, int, int]] = []
-    monkeypatch.setattr(
-        drop_behind,
-        "_fadvise",
-        lambda fd, start, length, advice: calls.append((start, length, advice)),
-    )
-    monkeypatch.setattr(drop_behind, "_DONTNEED", 4)
-    monkeypatch.setattr(drop_behind, "_DROP_BEHIND_BYTES", 100)
+    fake_advice(lambda fd, start, length, advice: calls.append((start, length, advice)), 100)
     paths = ExportPaths.for_out(tmp_path / "out.jsonl")
     Path(paths.part).write_bytes(b"x" * 30)
     pages = [bytes([65 + n % 26]) * 60 + b"\n" for n in range(9)]
@@ -408,7 +406,7 @@ def test_part_writer_hands_written_pages_back_to_the_kernel(
 
 
 def test_part_writer_never_waits_for_an_advice_and_closes_only_after_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_advice: FakeAdvice
 ) -> None:
     # The advice submits writeback, which can block on the disk: the appends
     # go on meanwhile, a window due while it runs starts no second one, and
@@ -423,9 +421,7 @@ def test_part_writer_never_waits_for_an_advice_and_closes_only_after_it(
         assert release.wait(timeout=10)
         still_open.append(os.fstat(fd).st_ino == os.stat(paths.part).st_ino)
 
-    monkeypatch.setattr(drop_behind, "_fadvise", fadvise)
-    monkeypatch.setattr(drop_behind, "_DONTNEED", 4)
-    monkeypatch.setattr(drop_behind, "_DROP_BEHIND_BYTES", 100)
+    fake_advice(fadvise, 100)
     paths = ExportPaths.for_out(tmp_path / "out.jsonl")
     writer = PartWriter(paths, offset=0, fsync=False)
     try:
@@ -449,14 +445,12 @@ def test_part_writer_never_waits_for_an_advice_and_closes_only_after_it(
 
 
 def test_part_writer_appends_when_no_thread_can_be_started_for_the_advice(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_advice: FakeAdvice
 ) -> None:
     def no_thread(*_: Any) -> Future[None]:
         raise RuntimeError("can't start new thread")
 
-    monkeypatch.setattr(drop_behind, "_fadvise", lambda *_: None)
-    monkeypatch.setattr(drop_behind, "_DONTNEED", 4)
-    monkeypatch.setattr(drop_behind, "_DROP_BEHIND_BYTES", 10)
+    fake_advice(lambda *_: None, 10)
     monkeypatch.setattr(drop_behind, "_in_background", no_thread)
     paths = ExportPaths.for_out(tmp_path / "out.jsonl")
     pages = [b'{"id":%d}\n' % n for n in range(20)]
@@ -466,14 +460,12 @@ def test_part_writer_appends_when_no_thread_can_be_started_for_the_advice(
 
 @pytest.mark.usefixtures("advice_done_at_once")
 def test_part_writer_loses_nothing_when_the_kernel_refuses_the_advice(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, fake_advice: FakeAdvice
 ) -> None:
     def refuse(fd: int, start: int, length: int, advice: int) -> None:
         raise OSError(22, "Invalid argument")
 
-    monkeypatch.setattr(drop_behind, "_fadvise", refuse)
-    monkeypatch.setattr(drop_behind, "_DONTNEED", 4)
-    monkeypatch.setattr(drop_behind, "_DROP_BEHIND_BYTES", 10)
+    fake_advice(refuse, 10)
     paths = ExportPaths.for_out(tmp_path / "out.jsonl")
     pages = [b'{"id":%d}\n' % n for n in range(50)]
     _append_pages(paths, pages)
