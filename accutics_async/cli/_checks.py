@@ -21,6 +21,7 @@ from ..errors import (
     ExportError,
     InvalidRequestError,
     SearchSyntaxError,
+    SyncError,
     UnsafeURLError,
 )
 from ..export._files import STDOUT, ExportPaths, check_destination, read_state
@@ -166,6 +167,41 @@ def check_export_args(args: argparse.Namespace) -> tuple[Any, str | None]:
         except ExportError as exc:
             raise UsageError(f"--sort: {exc}") from None
     return search, sort
+
+
+def check_sync_args(args: argparse.Namespace) -> Any:
+    """The sync's search, parsed; --into, --key and --table checked as the sync will."""
+    from .._sansio.search import Search
+    from ..sync._keys import _IDENTIFIER, check_key, sink_kind, table_name
+
+    try:
+        search = Search.parse(args.search) if args.search is not None else None
+    except SearchSyntaxError as exc:
+        raise UsageError(f"--search: {exc}") from None
+    check_out(args.into, "--into")
+    try:
+        check_key(args.key)
+    except SyncError as exc:
+        raise UsageError(f"--key: {exc}") from None
+    if sink_kind(args.into) != "sqlite":
+        if args.table is not None:
+            raise UsageError("--table: a change log (--into FILE.jsonl) has no table")
+        return search
+    try:
+        table_name(args.path, args.table)
+    except SyncError as exc:
+        if args.table is None:
+            raise UsageError(
+                f"--table: the table is named after PATH's last segment, and {args.path!r} "
+                "does not end in a plain SQL name; pass --table NAME"
+            ) from None
+        if _IDENTIFIER.fullmatch(args.table) is None:
+            raise UsageError(
+                f"--table: {args.table!r} is not a plain SQL name (letters, digits and _, "
+                "not starting with a digit)"
+            ) from None
+        raise UsageError(f"--table: {exc}") from None
+    return search
 
 
 # -- --resume -------------------------------------------------------------------------

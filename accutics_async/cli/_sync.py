@@ -18,7 +18,6 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from .._sansio.search import Search
 from ..sync import DEFAULT_LOOKBACK, SyncResult, sync
 from ..sync._keys import SINK_SUFFIXES
 from . import _checks as checks
@@ -97,9 +96,8 @@ async def run(
     """
     from .._client import AccuticsClient
 
-    checks.check_out(args.into, "--into")
+    search = checks.check_sync_args(args)
     token, base_url = credentials(args)
-    search = Search.parse(args.search) if args.search is not None else None
     context, progress = progress_bar(args, f"syncing {args.path}")
     async with AccuticsClient(token, base_url=base_url, **client_options(args)) as client:
         with context:
