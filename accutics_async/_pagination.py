@@ -147,6 +147,8 @@ class AsyncPager(Generic[T]):
 
     async def _pages(self) -> AsyncGenerator[Page[T], None]:
         remaining = self._query.max_items
+        if remaining == 0:
+            return  # as for items: no page to hand out, so none is fetched
         reading = self._restart()
         async with aclosing(self._walk(self._start, remaining, reading)) as walk:
             async for fetched, skip, dups in walk:

@@ -203,6 +203,23 @@ async def test_max_items_and_max_pages(client: AccuticsClient, server: FakeAccut
     assert len(pages) == 3
 
 
+@pytest.mark.parametrize("endpoint", ["page", "cursor"])
+async def test_pages_with_max_items_zero_hand_out_and_fetch_nothing(
+    client: AccuticsClient, server: FakeAccuticsServer, endpoint: str
+) -> None:
+    # As items() does. On 9979521 pages() fetched page 1, handed it out
+    # empty, and its checkpoint then resumed at page 2: page 1 was lost.
+    path = server.page_endpoint if endpoint == "page" else server.cursor_endpoint
+    pager = client.paginate(path, page_size=20, max_items=0)
+    before = server.stats.total_requests
+    assert [page async for page in pager.pages()] == []
+    assert server.stats.total_requests == before
+    resumed = client.paginate(path, page_size=20, resume=pager.checkpoint)
+    rest = [item["id"] async for item in resumed]
+    everything = [item["id"] async for item in client.paginate(path, page_size=20)]
+    assert rest == everything
+
+
 async def test_first_page(client: AccuticsClient, server: FakeAccuticsServer) -> None:
     page = await client.paginate(server.page_endpoint, page_size=20).first_page()
     assert len(page.items) == 20
