@@ -28,6 +28,7 @@ __all__ = [
     "checkpoint_dict",
     "drift_reason",
     "duplicate_indexes",
+    "finished_checkpoint",
     "id_set",
     "item_ids",
     "next_request",
@@ -272,6 +273,11 @@ def checkpoint_dict(position: WalkPosition, fp: str) -> dict[str, Any]:
         "skip": position.skip,
         "yielded": position.yielded,
     }
+
+
+def finished_checkpoint(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """``checkpoint`` (one of :func:`checkpoint_dict`'s) as a finished walk: it resumes nothing."""
+    return checkpoint_dict(WalkPosition(None, 0, checkpoint["yielded"]), checkpoint["fingerprint"])
 
 
 def position_from_checkpoint(

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._pagination import AsyncPager
+from .._sansio.paging import finished_checkpoint
 from .._sansio.protocol import Params, PathLike
 from .._sansio.query import Query
 from .._sansio.search import Filter, Search
@@ -132,6 +133,8 @@ async def export_query(
         _refuse_existing(paths)
     if saved is not None and saved.format != format:
         raise _wrong_format(paths, saved, format)
+    if saved is not None:
+        query = _what_is_left(query, saved)
     try:
         pager: AsyncPager[Any] = AsyncPager(
             client,
@@ -154,6 +157,15 @@ async def export_query(
         fsync=fsync,
         checkpoint_every=checkpoint_every,
         query=query.recorded(),
+    )
+
+
+def _what_is_left(query: Query, saved: SavedState) -> Query:
+    """``query`` with its limits less what the interrupted export wrote: they bound the export."""
+    return attrs.evolve(
+        query,
+        max_items=None if query.max_items is None else max(0, query.max_items - saved.records),
+        max_pages=None if query.max_pages is None else max(0, query.max_pages - saved.pages),
     )
 
 
@@ -283,6 +295,13 @@ async def _run(
                     ExportProgress(state.records, state.pages, state.total_items, elapsed, resumed)
                 )
         columns = encoder.columns if isinstance(encoder, CsvEncoder) else None
+        # Every record wanted is written (a limit may have stopped the walk
+        # short of its end): the checkpoint says so before the rename, so a
+        # kill between the rename and the checkpoint's removal leaves a "done"
+        # one, which a resume finishes (see PartWriter.finish).
+        state = attrs.evolve(state, pager=finished_checkpoint(state.pager))
+        if state != committed:
+            await in_thread(writer.commit, state)
         # From here on the partial file may already be renamed; a failure
         # leaves the last commit to resume from, which is still exact.
         committed = state

@@ -312,6 +312,88 @@ async def test_a_stop_between_a_page_s_append_and_its_bookkeeping_resumes_exactl
     assert out.read_bytes() == clean.read_bytes()
 
 
+class Killed(Exception):
+    """Stands in for the process dying at a given point (kill -9)."""
+
+
+def killed_after(pages: int) -> Callable[[ExportProgress], None]:
+    def progress(done: ExportProgress) -> None:
+        if done.pages >= pages:
+            raise Killed
+
+    return progress
+
+
+@pytest.mark.parametrize("max_items", [None, 60])
+@pytest.mark.parametrize("endpoint", ["/records", "/stream/records"])
+async def test_a_kill_between_the_final_rename_and_the_checkpoint_s_removal_resumes(
+    client: AccuticsClient,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    endpoint: str,
+    max_items: int | None,
+) -> None:
+    # The rename is the export's last word, and the checkpoint goes after it:
+    # killed in between, the checkpoint must say "done" so that a resume only
+    # finishes. On 9979521 it was the last periodic commit, and the resume
+    # raised "out.jsonl.part is missing but its checkpoint expects it".
+    from accutics_async.export import _files
+
+    clean, out = tmp_path / "clean.jsonl", tmp_path / "out.jsonl"
+    await export(client, endpoint, clean, page_size=PAGE, max_items=max_items)
+    with pytest.raises(Killed):
+        await export(client, endpoint, out, page_size=PAGE, progress=killed_after(1))
+
+    def kill(path: str) -> None:
+        raise Killed  # right after the rename
+
+    monkeypatch.setattr(_files, "fsync_dir", kill)
+    with pytest.raises(Killed):
+        await export(
+            client,
+            endpoint,
+            out,
+            page_size=PAGE,
+            max_items=max_items,
+            resume=True,
+            checkpoint_every=3600,
+        )
+    monkeypatch.undo()
+    assert out.read_bytes() == clean.read_bytes()
+    result = await export(client, endpoint, out, page_size=PAGE, max_items=max_items, resume=True)
+    assert result.records == (max_items or N)
+    assert out.read_bytes() == clean.read_bytes()
+    assert files(tmp_path) == ["clean.jsonl", "out.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("max_items", "max_pages", "killed_at"),
+    [(60, None, 2), (None, 3, 2), (50, None, 2), (None, 2, 2)],
+    ids=["items", "pages", "items-reached", "pages-reached"],
+)
+@pytest.mark.parametrize("endpoint", ["/records", "/stream/records"])
+async def test_a_resumed_export_keeps_its_max_items_and_max_pages(
+    client: AccuticsClient,
+    tmp_path: Path,
+    endpoint: str,
+    max_items: int | None,
+    max_pages: int | None,
+    killed_at: int,
+) -> None:
+    # The limits bound the whole export, not each run: on 9979521 a resume
+    # wrote max_items (or max_pages) more on top of what the first run had.
+    # "reached": the first run wrote every record wanted and was killed
+    # before it could finish.
+    clean, out = tmp_path / "clean.jsonl", tmp_path / "out.jsonl"
+    limits: dict[str, Any] = {"page_size": PAGE, "max_items": max_items, "max_pages": max_pages}
+    expected = await export(client, endpoint, clean, **limits)
+    with pytest.raises(Killed):
+        await export(client, endpoint, out, progress=killed_after(killed_at), **limits)
+    result = await export(client, endpoint, out, resume=True, **limits)
+    assert (result.records, result.pages) == (expected.records, expected.pages)
+    assert out.read_bytes() == clean.read_bytes()
+
+
 # -- 7. OS errors name the path; a failed checkpoint write keeps the last good one -------
 
 
