@@ -366,10 +366,10 @@ class RateLimiter:
 
     def answered(self, ticket: int, status: int | None, headers: Mapping[str, str] | None) -> None:
         """Report the answer to ``ticket`` (``status=None``: none) and free its slot."""
-        retry_after = None
-        if headers is not None and status in (429, 503):
-            retry_after = retry_after_of(headers)
-        try:
+        try:  # whatever the answer holds, the slot is freed
+            retry_after = None
+            if headers is not None and status in (429, 503):
+                retry_after = retry_after_of(headers)
             self.control.answered(self._clock(), ticket, status, retry_after)
         finally:
             self._release()

@@ -331,6 +331,6 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 def _http_date(value: str) -> datetime | None:
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # numbers too big for a date
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)

@@ -852,6 +852,8 @@ NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
         ("inf", None),
         ("1e999", None),
         ("Fri, 99 Foo 2024 99:99:99 GMT", None),
+        # Numbers too big for a date: OverflowError on 9979521.
+        ("Fri, 31 Dec 2024 99999999999999999999:00:00 GMT", None),
     ],
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
@@ -864,6 +866,9 @@ def test_an_http_date_retry_after_counts_from_the_answer_s_date_header() -> None
     assert parse_retry_after(later, NOW, date="Fri, 01 Mar 2024 11:00:00 GMT") == 30.0
     assert parse_retry_after("45", date="Fri, 01 Mar 2024 12:00:00 GMT") == 45.0
     assert parse_retry_after(later, date="not a date") == 0.0  # this clock: long past
+    huge = "Fri, 31 Dec 2024 99999999999999999999:00:00 GMT"
+    # An unreadable Date is ignored: the wait counts from this machine's clock.
+    assert (parse_retry_after("Fri, 31 Dec 2100 00:00:00 GMT", date=huge) or 0) > 1e9
 
 
 def test_retry_after_of_reads_either_header_in_any_case() -> None:

@@ -710,3 +710,26 @@ async def test_a_first_failure_not_worth_retrying_is_raised_at_once(clock: Any) 
         await _retry.call_with_retries(attempt, method="POST", policy=RetryPolicy())
     assert calls == [1]
     assert clock.sleeps == []
+
+
+# -- an unreadable Retry-After -------------------------------------------------
+
+HUGE_DATE = "Fri, 31 Dec 2024 99999999999999999999:00:00 GMT"  # too big for a date
+
+
+@pytest.mark.parametrize("adaptive", [True, False])
+@pytest.mark.parametrize("status", [429, 503])
+async def test_a_retry_after_too_big_for_a_date_is_unreadable_not_a_crash(
+    mock_http: aioresponses, status: int, adaptive: bool
+) -> None:
+    # On 9979521 the date parser's OverflowError escaped the call, and the
+    # adaptive limiter (which reads the header too) kept the call's slot for
+    # ever: with max_concurrency=1 the next call never went out.
+    mock_http.get(URL_, status=status, headers={"Retry-After": HUGE_DATE}, body=b"{}")
+    mock_http.get(URL_, payload=LIST)
+    async with client(retry=None, adaptive=adaptive, max_concurrency=1) as c:
+        with pytest.raises(STATUS_CLASS[status]) as info:
+            await c.get("records")
+        assert info.value.retry_after is None
+        resp = await asyncio.wait_for(c.get("records"), 5.0)
+    assert resp.data == []
