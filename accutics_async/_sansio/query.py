@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import attrs
 
@@ -102,19 +102,27 @@ class Query:
         return query
 
     def refuse_in_params(self, argument: str, value: object) -> None:
-        """``ConfigurationError`` if ``argument`` is set and ``params`` also sets what it owns."""
+        """``ConfigurationError`` if ``argument`` is set and ``params`` (or the path's own
+        query) also sets what it owns."""
         if value is None:
             return
         names = {name for name, _ in self.params}
+        in_path = {name for name, _ in parse_qsl(self._path_query(), keep_blank_values=True)}
         for name in _OWNED[argument]:
-            if name in names:
+            if name in names or name in in_path:
+                given = f"params={{{name!r}: ...}}" if name in names else "the path's query"
                 raise ConfigurationError(
-                    f"params={{{name!r}: ...}} and {argument}= both set the {name!r} "
-                    f"parameter; pass it one way only"
+                    f"{given} and {argument}= both set the {name!r} parameter; pass it one way only"
                 )
 
+    def _path_query(self) -> str:
+        path = self.path
+        return (
+            path.split("?", 1)[1].split("#", 1)[0] if isinstance(path, str) and "?" in path else ""
+        )
+
     def base(self, base_url: str) -> str:
-        """The listing's absolute URL under ``base_url``, without a query."""
+        """The listing's absolute URL under ``base_url``, with only the path's own query."""
         return build_url(base_url, self.path)
 
     def first_url(self, base_url: str) -> str:
@@ -127,7 +135,11 @@ class Query:
             pairs.append(("sort", self.sort))
         if self.page_size is not None:
             pairs.append(("page_size", str(self.page_size)))
-        return f"{base}?{urlencode(pairs, quote_via=quote)}" if pairs else base
+        if not pairs:
+            return base
+        # A path may carry a query of its own ("records?input_medium=email").
+        joiner = "&" if "?" in base else "?"
+        return f"{base}{joiner}{urlencode(pairs, quote_via=quote)}"
 
     def fingerprint(self, base_url: str) -> str:
         """The digest a checkpoint of this query carries (limits not included)."""

@@ -105,6 +105,34 @@ def test_a_parameter_given_twice_is_refused(params: Any, kwargs: Any) -> None:
         client.paginate("/records", params=params, **kwargs)
 
 
+@pytest.mark.parametrize(
+    ("path", "kwargs"),
+    [
+        ("/records?sort=id", {"sort": "-id"}),
+        ("/records?page_size=5", {"page_size": 10}),
+        ("records?search=id:exists", {"search": "input_medium:eq:email"}),
+    ],
+)
+def test_a_parameter_in_the_path_and_given_again_is_refused(path: str, kwargs: Any) -> None:
+    client = AccuticsClient(TOKEN, base_url=BASE)
+    with pytest.raises(ConfigurationError, match="the path's query and"):
+        client.paginate(path, **kwargs)
+
+
+async def test_a_path_with_a_query_of_its_own_keeps_the_pager_s_parameters(
+    mock_http: aioresponses,
+) -> None:
+    # On 9979521 the pager added "?sort=..." after the path's own query: the
+    # server read input_medium="email?sort=id", and got no sort at all.
+    page = {"data": [], "meta": {"endpoint": "records.index"}}
+    mock_http.get(f"{BASE}/records?input_medium=email&sort=id&page_size=5", payload=page)
+    async with AccuticsClient(TOKEN, base_url=BASE) as client:
+        pager = client.paginate("records?input_medium=email", sort="id", page_size=5)
+        assert await pager.collect() == []
+    [(_, url)] = mock_http.requests
+    assert dict(url.query) == {"input_medium": "email", "sort": "id", "page_size": "5"}
+
+
 def test_concurrency_over_the_client_cap_is_refused() -> None:
     client = AccuticsClient(TOKEN, base_url=BASE, max_concurrency=8)
     with pytest.raises(ConfigurationError, match="max_concurrency"):
