@@ -58,6 +58,8 @@ class Reading(Generic[T]):
         index, yielded = self.position()
         if fetched is None:
             return attrs.evolve(start, yielded=yielded)
+        served = getattr(fetched.page.meta.pagination, "items_per_page", None)
+        served = served if isinstance(served, int) and served > 0 else None
         if index >= len(fetched.page.items) and fetched.next_error is None:
-            return WalkPosition(fetched.next, 0, yielded)
-        return WalkPosition(fetched.request, index, yielded)
+            return WalkPosition(fetched.next, 0, yielded, served)
+        return WalkPosition(fetched.request, index, yielded, served)

@@ -66,6 +66,9 @@ class WalkPosition:
     request: PageRequest | None
     skip: int = 0
     yielded: int = 0
+    #: ``items_per_page`` of the page that gave ``request``: the page size the
+    #: server served, which may be below the one asked for (API_BASICS.md caps it).
+    served_size: int | None = None
 
 
 def with_query_param(url: str, name: str, value: str) -> str:
@@ -264,7 +267,7 @@ def drift_reason(
 def checkpoint_dict(position: WalkPosition, fp: str) -> dict[str, Any]:
     """The JSON-serialisable checkpoint for ``position``."""
     request = position.request
-    return {
+    checkpoint = {
         "version": CHECKPOINT_VERSION,
         "fingerprint": fp,
         "done": request is None,
@@ -273,6 +276,9 @@ def checkpoint_dict(position: WalkPosition, fp: str) -> dict[str, Any]:
         "skip": position.skip,
         "yielded": position.yielded,
     }
+    if position.served_size is not None and request is not None:
+        checkpoint["served_size"] = position.served_size  # optional: older checkpoints lack it
+    return checkpoint
 
 
 def finished_checkpoint(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
@@ -303,25 +309,28 @@ def position_from_checkpoint(
     skip, yielded, page = (checkpoint.get(k) for k in ("skip", "yielded", "page"))
     if not (_is_count(skip) and _is_count(yielded) and (page is None or _is_count(page))):
         raise PaginationError("malformed checkpoint: skip, yielded and page must be counts")
+    served = checkpoint.get("served_size")
+    if served is not None and not _is_count(served):
+        raise PaginationError("malformed checkpoint: served_size must be a count")
     if checkpoint.get("done"):
         return WalkPosition(None, 0, yielded)
     url = checkpoint.get("url")
     if not isinstance(url, str):
         raise PaginationError("malformed checkpoint: no URL to resume from")
     check_same_origin(base_url, url)
-    if start_url is not None and not _same_listing(start_url, url):
+    if start_url is not None and not _same_listing(start_url, url, served):
         raise PaginationError(
             "this checkpoint resumes another listing (its URL's path or query differ from "
             "this walk's); start a new walk instead"
         )
-    return WalkPosition(PageRequest(url, page), skip, yielded)
+    return WalkPosition(PageRequest(url, page), skip, yielded, served)
 
 
 #: Query parameters that define which records a walk covers (the pager sets them).
 _QUERY_KEYS = frozenset({"search", "sort", "page_size"})
 
 
-def _same_listing(start_url: str, url: str) -> bool:
+def _same_listing(start_url: str, url: str, served: int | None = None) -> bool:
     """Whether ``url`` (a later page's) is for the same path and query as ``start_url``.
 
     The fingerprint binds a checkpoint to the walk's query, but the URL in
@@ -342,8 +351,17 @@ def _same_listing(start_url: str, url: str) -> bool:
         else:
             binding = key in _QUERY_KEYS and key != "page_size"
         if binding and own.get(key) != theirs.get(key):
+            if key == "page_size" and _capped_to(own.get(key), theirs.get(key), served):
+                continue  # the server limited a page size over its maximum
             return False
     return True
+
+
+def _capped_to(own: list[str] | None, theirs: list[str] | None, served: int | None) -> bool:
+    """Whether the URL's page size is the one the server served, below the one asked for."""
+    if served is None or not own or len(own) != 1 or not own[0].isdigit():
+        return False
+    return theirs == [str(served)] and 0 < served < int(own[0])
 
 
 def _query(query: str) -> dict[str, list[str]]:

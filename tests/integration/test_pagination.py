@@ -230,6 +230,72 @@ async def test_first_page(client: AccuticsClient, server: FakeAccuticsServer) ->
 # -- checkpoints ---------------------------------------------------------
 
 
+@pytest.mark.parametrize("stop_at", [60, 130])
+@pytest.mark.parametrize("concurrency", [1, 4])
+@pytest.mark.parametrize("style", ["page", "cursor"])
+async def test_a_checkpoint_resumes_when_the_server_caps_the_page_size(
+    client: AccuticsClient,
+    server: FakeAccuticsServer,
+    expected: list[str],
+    style: str,
+    concurrency: int,
+    stop_at: int,
+) -> None:
+    # API_BASICS.md: a page size over the maximum is limited to the maximum.
+    # The pages after the first then carry the server's size (its links, or
+    # the plan built from items_per_page), and on 9979521 a checkpoint past
+    # page 1 was refused as "another listing" on resume with the same arguments.
+    path = server.page_endpoint if style == "page" else server.cursor_endpoint
+    asked = server.max_page_size * 5
+    pager = client.paginate(path, page_size=asked, concurrency=concurrency)
+    head: list[str] = []
+    async for item in pager:
+        head.append(item["id"])
+        if len(head) == stop_at:
+            break
+    checkpoint = pager.checkpoint
+    await pager.aclose()
+    assert checkpoint["served_size"] == server.max_page_size
+    resumed = client.paginate(path, page_size=asked, concurrency=concurrency, resume=checkpoint)
+    assert head + [item["id"] async for item in resumed] == expected
+
+
+def test_a_checkpoint_s_page_size_is_still_the_walk_s_or_the_one_served() -> None:
+    from accutics_async._sansio.paging import position_from_checkpoint
+    from accutics_async._sansio.query import Query
+
+    base = "https://api.example.test/v1"
+    query = Query.of("/records", page_size=500)
+    checkpoint = {
+        "version": 1,
+        "fingerprint": query.fingerprint(base),
+        "done": False,
+        "url": f"{base}/records?page_size=50&page=3",
+        "page": 3,
+        "skip": 7,
+        "yielded": 107,
+    }
+
+    def resume(**changes: Any) -> Any:
+        return position_from_checkpoint(
+            {**checkpoint, **changes},
+            fp=query.fingerprint(base),
+            base_url=base,
+            start_url=query.first_url(base),
+        )
+
+    assert resume(served_size=50).request.url.endswith("page_size=50&page=3")
+    for bad in (
+        {},
+        {"served_size": 40},
+        {"served_size": 50, "url": f"{base}/records?page_size=600&page=3"},
+    ):
+        with pytest.raises(PaginationError, match="another listing"):
+            resume(**bad)
+    with pytest.raises(PaginationError, match="served_size"):
+        resume(served_size="50")
+
+
 @settings(
     max_examples=15,
     # The fixtures are the same server and client for every example, on purpose.
