@@ -192,6 +192,10 @@ class Transport:
         if self._closed:
             raise TransportError("the client is closed", kind="closed")
         session = self._get_session()
+        if session.closed:  # one passed in, and closed by its owner
+            raise TransportError(
+                "the session given to the client (session=) is closed", kind="closed"
+            )
         try:
             async with session.request(
                 method,

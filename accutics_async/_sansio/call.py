@@ -53,7 +53,7 @@ class Call:
             raise InvalidRequestError(f"invalid HTTP method {method!r}")
         url = build_url(base_url, path)
         query = encode_params(params)
-        extra = dict(headers) if headers else {}
+        extra = _extra_headers(headers)
         body = None
         if json is not None:
             try:
@@ -68,3 +68,20 @@ class Call:
             if name.lower() == "authorization":
                 raise InvalidRequestError("the Authorization header is set by the client")
         return cls(method.upper(), url, query, {**default_headers, **extra}, body, timeout)
+
+
+def _extra_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The call's own headers, refused as ours unless names and values are text."""
+    if not headers:
+        return {}
+    try:
+        extra = dict(headers)
+    except (TypeError, ValueError):
+        raise InvalidRequestError("headers must be a mapping of header names to values") from None
+    for name, value in extra.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            # The value is not quoted: it may be a secret.
+            raise InvalidRequestError(
+                f"header {name!r}: names and values must be str, got a {type(value).__name__}"
+            )
+    return extra

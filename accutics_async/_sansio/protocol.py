@@ -209,7 +209,12 @@ def build_url(base_url: str, path: PathLike) -> str:
     with ``.``/``..`` segments or control characters.
     """
     if not isinstance(path, str):
-        segments = list(path)
+        try:
+            segments = list(path)
+        except TypeError:
+            raise InvalidRequestError(
+                f"path must be a string or a sequence of segments, got {type(path).__name__}"
+            ) from None
         if not segments or not all(isinstance(s, str) and s for s in segments):
             raise InvalidRequestError(f"path segments must be non-empty strings: {path!r}")
         _check_text("path segment", *segments)
@@ -271,9 +276,23 @@ def encode_params(params: Params | None) -> list[tuple[str, str]]:
     """
     if params is None:
         return []
-    items = params.items() if isinstance(params, Mapping) else params
+    given: object = params  # what the types promise is not what every caller passes
+    try:
+        if isinstance(given, (str, bytes)):
+            raise TypeError  # iterable, but not pairs
+        items = list(params.items() if isinstance(params, Mapping) else params)
+    except TypeError:
+        raise InvalidRequestError(
+            f"params must be a mapping or (name, value) pairs, got {type(params).__name__}"
+        ) from None
     pairs: list[tuple[str, str]] = []
-    for key, value in items:
+    for item in items:
+        try:
+            key, value = item
+        except (TypeError, ValueError):
+            raise InvalidRequestError(
+                f"params must be a mapping or (name, value) pairs, got a {type(item).__name__}"
+            ) from None
         if not isinstance(key, str) or not key or _UNSAFE_CHARS.search(key):
             raise InvalidRequestError(f"invalid query parameter name {key!r}")
         _check_text("query parameter name", key)

@@ -17,7 +17,9 @@ from accutics_async import (
     AccuticsClient,
     ConfigurationError,
     DecodeError,
+    InvalidRequestError,
     Response,
+    TransportError,
     register_structure_hook,
 )
 
@@ -131,6 +133,41 @@ async def test_a_path_with_a_query_of_its_own_keeps_the_pager_s_parameters(
         assert await pager.collect() == []
     [(_, url)] = mock_http.requests
     assert dict(url.query) == {"input_medium": "email", "sort": "id", "page_size": "5"}
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"path": None},
+        {"path": 5},
+        {"params": 5},
+        {"params": "page=2"},
+        {"params": [("a",)]},
+        {"params": [("a", 1, 2)]},
+        {"headers": {"X-Page": 5}},
+        {"headers": {5: "x"}},
+        {"headers": [("X-Page",)]},
+    ],
+    ids=repr,
+)
+async def test_a_request_that_cannot_be_built_is_refused_as_ours(
+    mock_http: aioresponses, call: dict[str, Any]
+) -> None:
+    # On 9979521 each of these escaped as a bare TypeError or ValueError.
+    async with AccuticsClient(TOKEN, base_url=BASE) as client:
+        with pytest.raises(InvalidRequestError):
+            await client.get(call.pop("path", "records"), **call)
+    assert not mock_http.requests
+
+
+async def test_a_borrowed_session_closed_by_its_owner_is_a_transport_error() -> None:
+    # On 9979521 aiohttp's RuntimeError("Session is closed") escaped.
+    session = aiohttp.ClientSession()
+    await session.close()
+    async with AccuticsClient(TOKEN, base_url=BASE, session=session) as client:
+        with pytest.raises(TransportError) as info:
+            await client.get("records")
+    assert info.value.kind == "closed"
 
 
 def test_concurrency_over_the_client_cap_is_refused() -> None:
