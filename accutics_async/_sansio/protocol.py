@@ -33,6 +33,7 @@ __all__ = [
     "parse_retry_after",
     "resolve_link",
     "retry_after_of",
+    "server_time",
     "validate_base_url",
 ]
 
@@ -331,6 +332,12 @@ def parse_retry_after(
     if seconds != seconds or seconds == float("inf"):  # NaN or inf
         return None
     return max(0.0, seconds)
+
+
+def server_time(headers: Mapping[str, str]) -> datetime | None:
+    """An answer's ``Date`` header (names in any case); ``None`` if missing or unreadable."""
+    value = _header(headers, "Date")
+    return None if value is None else _http_date(value)
 
 
 def retry_after_of(headers: Mapping[str, str]) -> float | None:

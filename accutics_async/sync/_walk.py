@@ -5,8 +5,12 @@ Two styles, told apart by the first page's meta:
 - **Cursor endpoints** are keysets already (the cursor names the last record
   served), so the walk just follows ``next_cursor``. A record updated while
   the walk runs gets a later key and is served again near the end, at its
-  new version; one stamped behind the cursor (a late commit, or an update
-  within the cursor's own second) is for the next run's ``lookback`` window.
+  new version, unless it is stamped behind the cursor: within the second the
+  cursor is in, before the cursor's id. So a walk that reaches records
+  stamped after it began restarts the next run no later than its start on
+  the server's clock (the first answer's ``Date``). Late commits are for
+  ``lookback``, as everywhere, and so is a write between a server's reading
+  of the first page and the dating of its answer.
 - **Page-number endpoints** would shift under an offset walk: when a record
   already served is updated it moves to the end, everything after it moves
   up one place, and the record at the next page boundary is never served.
@@ -25,18 +29,23 @@ Two styles, told apart by the first page's meta:
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._observe import Observer
 from .._pagination import AsyncPager
-from .._sansio.models import CursorPagination, Page, PageNumberPagination
+from .._sansio.models import CursorPagination, Meta, Page, PageNumberPagination, Response
 from .._sansio.paging import PageRequest, next_request
-from .._sansio.protocol import Params
+from .._sansio.protocol import Params, server_time
 from .._sansio.query import Query
+from .._sansio.redact import Redactor
 from .._source import PageSource
 from ._keys import Entry, encode_entries, window_search
+
+if TYPE_CHECKING:
+    from .._fanout import Turn
 
 __all__ = ["Listing", "restart_point", "walk"]
 
@@ -92,9 +101,10 @@ def restart_point(last: int | None, floor: int | None, cap: int | None) -> int |
 
     ``last`` is the key second of the last record handed out, ``floor`` the
     restart point of the previous run (everything before it was handed out
-    then), ``cap`` a crowded second this walk could not settle. Moving back
-    is never needed past ``cap``; moving forward is safe up to the later of
-    ``last`` and ``floor``. An empty window therefore keeps ``floor``
+    then), ``cap`` a second this walk may have missed records at or after
+    (a crowded second it could not settle; a cursor walk's start). Moving
+    back is never needed past ``cap``; moving forward is safe up to the
+    later of ``last`` and ``floor``. An empty window therefore keeps ``floor``
     (an idle run must not drift back by ``lookback`` every time).
     """
     known = [value for value in (last, floor) if value is not None]
@@ -117,6 +127,43 @@ async def _one_page(
     raise AssertionError("a pager always yields its first page")  # pragma: no cover
 
 
+class _Clocked:
+    """``source``, noting the server's time (its ``Date``) when it answered first, in seconds."""
+
+    def __init__(self, source: PageSource) -> None:
+        self._source = source
+        self.first_answer: int | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self._source.base_url
+
+    @property
+    def max_concurrency(self) -> int:
+        return self._source.max_concurrency
+
+    @property
+    def observer(self) -> Observer:
+        return self._source.observer
+
+    @property
+    def redactor(self) -> Redactor:
+        return self._source.redactor
+
+    async def request_page(
+        self, url: str, *, on_meta: Callable[[Meta], bool] | None = None, turn: Turn | None = None
+    ) -> Response:
+        resp = await (
+            self._source.request_page(url, on_meta=on_meta)
+            if turn is None
+            else self._source.request_page(url, on_meta=on_meta, turn=turn)
+        )
+        if self.first_answer is None:
+            when = server_time(resp.headers)
+            self.first_answer = None if when is None else int(when.timestamp())
+        return resp
+
+
 async def walk(
     client: PageSource, listing: Listing, *, lower: int | None, floor: int | None
 ) -> AsyncGenerator[WalkPage, None]:
@@ -127,10 +174,14 @@ async def walk(
     ``id`` or no timestamp in ``key``.
     """
     query = window_search(listing.search, listing.key, lower)
-    page, more = await _one_page(client, listing, query)
+    clocked = _Clocked(client)
+    page, more = await _one_page(clocked, listing, query)
     pagination = page.meta.pagination
     if isinstance(pagination, CursorPagination):
-        async for following in _cursor(client, listing, query, page, pagination, more, floor):
+        began = clocked.first_answer
+        async for following in _cursor(
+            client, listing, query, page, pagination, more, floor, began
+        ):
             yield following
         return
     total = pagination.total_items if isinstance(pagination, PageNumberPagination) else None
@@ -146,10 +197,13 @@ async def _cursor(
     pagination: CursorPagination,
     more: bool,
     floor: int | None,
+    began: int | None,
 ) -> AsyncIterator[WalkPage]:
+    # An update behind the cursor is stamped at or after the walk began (see
+    # the module's docstring): the next run must start no later than that.
     entries = encode_entries(page.items, listing.key)
     last = entries[-1].second if entries else None
-    yield WalkPage(entries, restart_point(last, floor, None))
+    yield WalkPage(entries, restart_point(last, floor, began))
     if not more or pagination.next_cursor is None:
         return
     # The rest of the walk starts at the first page's next_cursor (API_BASICS.md:
@@ -165,7 +219,7 @@ async def _cursor(
             entries = encode_entries(following.items, listing.key)
             if entries:
                 last = entries[-1].second
-            yield WalkPage(entries, restart_point(last, floor, None))
+            yield WalkPage(entries, restart_point(last, floor, began))
 
 
 async def _keyset(

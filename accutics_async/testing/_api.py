@@ -13,6 +13,8 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import Any
 
 import orjson
@@ -119,10 +121,16 @@ class FakeApi:
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         endpoint = self._endpoint_of(request)
         entry = self.stats.begin(request, endpoint)
+        # With a FakeClock, the answer is dated by it (read without a step),
+        # at the time the request came in, before any write it sets off.
+        now = getattr(self.dataset.clock, "now", None)
         try:
             response = await self._respond(request, handler, endpoint, entry)
             if entry.fault != "reset":
                 entry.status = response.status
+            if isinstance(now, int) and not response.prepared:  # a cut answer has gone
+                when = datetime.fromtimestamp(now, timezone.utc)
+                response.headers["Date"] = format_datetime(when, usegmt=True)
             return response
         finally:
             self.stats.end()

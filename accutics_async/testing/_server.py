@@ -56,7 +56,8 @@ class FakeAccuticsServer:
     ``ssl_context`` (a server-side :class:`ssl.SSLContext`) serves HTTPS, for
     testing a client's ``ssl=`` settings against a private CA.
     ``clock`` (a :class:`FakeClock`) stamps writes (``created_at``,
-    ``updated_at``); without one each write is stamped one second after the
+    ``updated_at``) and dates the answers (``Date``, the time each request
+    came in); without one each write is stamped one second after the
     previous one. An unset clock starts just after the newest generated
     timestamp.
     """

@@ -286,6 +286,39 @@ async def test_a_full_run_does_not_delete_a_record_committed_late_behind_its_wal
         assert_in_step(server, into)
 
 
+@pytest.mark.parametrize("lookback", [0, 60])
+@pytest.mark.parametrize("sink", ["copy.sqlite", "changes.jsonl"])
+async def test_a_cursor_run_keeps_a_record_updated_behind_its_cursor(
+    tmp_path: Path, sink: str, lookback: int
+) -> None:
+    # A record already served is updated within the second the cursor is in,
+    # before the cursor's id, so the walk does not meet it again; then the walk
+    # runs on for longer than the lookback (new records keep coming). On
+    # 9979521 the next run started after that second and the update was
+    # never synced; the walk now restarts no later than its start on the
+    # server's clock.
+    clock = FakeClock()
+    into = tmp_path / sink
+    server = FakeAccuticsServer(records=0, seed=1, max_page_size=5, clock=clock)
+    async with server, AccuticsClient(server.token, base_url=server.base_url) as client:
+        clock.set("2024-05-01T12:00:00Z")
+        for _ in range(7):
+            server.create_record()
+        await sync(client, "/stream/records", into, lookback=lookback)
+        assert_in_step(server, into)
+        first = min(record["id"] for record in server.all_records())
+
+        def change_during_the_walk() -> None:
+            server.update_record(first, {"input_content": "changed mid-walk"})
+            clock.advance(2 * lookback + 1)
+            server.create_record()
+
+        server.after_pages(1, change_during_the_walk)
+        await sync(client, "/stream/records", into, lookback=lookback)
+        await sync(client, "/stream/records", into, lookback=lookback)  # a later, quiet run
+        assert_in_step(server, into)
+
+
 async def test_a_crowded_second_may_be_fetched_concurrently(
     server: FakeAccuticsServer, client: AccuticsClient, tmp_path: Path
 ) -> None:
