@@ -172,7 +172,7 @@ def check_export_args(args: argparse.Namespace) -> tuple[Any, str | None]:
 def check_sync_args(args: argparse.Namespace) -> Any:
     """The sync's search, parsed; --into, --key and --table checked as the sync will."""
     from .._sansio.search import Search
-    from ..sync._keys import _IDENTIFIER, check_key, sink_kind, table_name
+    from ..sync._keys import check_key, is_sql_name, sink_kind, table_name
 
     try:
         search = Search.parse(args.search) if args.search is not None else None
@@ -195,7 +195,7 @@ def check_sync_args(args: argparse.Namespace) -> Any:
                 f"--table: the table is named after PATH's last segment, and {args.path!r} "
                 "does not end in a plain SQL name; pass --table NAME"
             ) from None
-        if _IDENTIFIER.fullmatch(args.table) is None:
+        if not is_sql_name(args.table):
             raise UsageError(
                 f"--table: {args.table!r} is not a plain SQL name (letters, digits and _, "
                 "not starting with a digit)"

@@ -25,6 +25,7 @@ __all__ = [
     "check_key",
     "encode_entries",
     "instant",
+    "is_sql_name",
     "sink_kind",
     "table_name",
     "version_hash",
@@ -66,6 +67,11 @@ def check_key(key: object) -> str:
     if key.lower() in _RESERVED:
         raise SyncError(f"key {key!r} is a name the sync uses itself; pick a timestamp field")
     return key
+
+
+def is_sql_name(text: str) -> bool:
+    """Whether ``text`` is a plain SQL identifier (``[A-Za-z_][A-Za-z0-9_]*``)."""
+    return _IDENTIFIER.fullmatch(text) is not None
 
 
 def table_name(path: str, table: str | None) -> str:
