@@ -79,9 +79,11 @@ def _extra_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     except (TypeError, ValueError):
         raise InvalidRequestError("headers must be a mapping of header names to values") from None
     for name, value in extra.items():
-        if not isinstance(name, str) or not isinstance(value, str):
+        if not isinstance(name, str):
+            raise InvalidRequestError(f"a header name must be a str, got {name!r}")
+        if not isinstance(value, str):
             # The value is not quoted: it may be a secret.
             raise InvalidRequestError(
-                f"header {name!r}: names and values must be str, got a {type(value).__name__}"
+                f"header {name!r}: its value must be a str, got a {type(value).__name__}"
             )
     return extra

@@ -137,9 +137,13 @@ class Query:
             pairs.append(("page_size", str(self.page_size)))
         if not pairs:
             return base
-        # A path may carry a query of its own ("records?input_medium=email").
+        # A path may carry a query of its own ("records?input_medium=email"),
+        # and a fragment, which is never sent: the parameters go before it.
+        base, hash_, fragment = base.partition("#")
         joiner = "&" if "?" in base else "?"
-        return f"{base}{joiner}{urlencode(pairs, quote_via=quote)}"
+        if base.endswith(("?", "&")):
+            joiner = ""
+        return f"{base}{joiner}{urlencode(pairs, quote_via=quote)}{hash_}{fragment}"
 
     def fingerprint(self, base_url: str) -> str:
         """The digest a checkpoint of this query carries (limits not included)."""

@@ -13,6 +13,7 @@ import math
 import os
 import re
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from .._sansio.protocol import build_url, is_loopback_url, validate_base_url
 from .._sansio.query import Query
@@ -183,6 +184,14 @@ def check_sync_args(args: argparse.Namespace) -> Any:
         check_key(args.key)
     except SyncError as exc:
         raise UsageError(f"--key: {exc}") from None
+    in_path = {name for name, _ in parse_qsl(urlsplit(args.path).query, keep_blank_values=True)}
+    clash = sorted(in_path & {"search", "sort"})
+    if clash:
+        raise UsageError(
+            f"PATH: its query sets {clash[0]!r}, which the sync sets itself; use --search"
+        )
+    if "page_size" in in_path and args.page_size is not None:
+        raise UsageError("--page-size: PATH's query sets page_size too; pass it one way only")
     if sink_kind(args.into) != "sqlite":
         if args.table is not None:
             raise UsageError("--table: a change log (--into FILE.jsonl) has no table")
@@ -191,9 +200,12 @@ def check_sync_args(args: argparse.Namespace) -> Any:
         table_name(args.path, args.table)
     except SyncError as exc:
         if args.table is None:
+            # The segment alone: the rest of PATH (its query) may hold anything.
+            last = urlsplit(args.path).path.rstrip("/").rsplit("/", 1)[-1]
+            why = "is reserved" if is_sql_name(last) else "is not a plain SQL name"
             raise UsageError(
-                f"--table: the table is named after PATH's last segment, and {args.path!r} "
-                "does not end in a plain SQL name; pass --table NAME"
+                f"--table: the table is named after PATH's last segment, and {last!r} {why}; "
+                "pass --table NAME"
             ) from None
         if not is_sql_name(args.table):
             raise UsageError(

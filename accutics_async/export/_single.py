@@ -162,11 +162,11 @@ async def export_query(
 
 def _what_is_left(query: Query, saved: SavedState) -> Query:
     """``query`` with its limits less what the interrupted export wrote: they bound the export."""
-    return attrs.evolve(
-        query,
-        max_items=None if query.max_items is None else max(0, query.max_items - saved.records),
-        max_pages=None if query.max_pages is None else max(0, query.max_pages - saved.pages),
-    )
+    items = None if query.max_items is None else max(0, query.max_items - saved.records)
+    pages = None if query.max_pages is None else max(0, query.max_pages - saved.pages)
+    if pages == 0:  # a Query's max_pages is at least 1: nothing left is said by max_items
+        items, pages = 0, None
+    return attrs.evolve(query, max_items=items, max_pages=pages)
 
 
 def _wrong_format(paths: ExportPaths, saved: SavedState, fmt: str) -> ExportError:

@@ -22,7 +22,7 @@ from .._sansio.search import Filter, Search, to_wire
 from ..errors import ConfigurationError, SyncError
 from ..export._types import ExportProgress
 from ._changelog import ChangeLog
-from ._keys import Entry, check_key, instant, sink_kind, table_name
+from ._keys import Entry, check_key, instant, sink_kind, table_name, window_search
 from ._sqlite import SqliteSink
 from ._state import SyncState
 from ._thread import Worker
@@ -196,6 +196,9 @@ async def sync(
     search_text = to_wire(search)
     target = os.fspath(into)
     path_text = os.fspath(path)
+    # Every request of a walk sets search and sort: a path's query setting
+    # them too would be refused mid-run, so it is refused before any.
+    Listing(path_text, key, search_text, page_size).query(window_search(search_text, key, 0))
     sink = _sink(target, path_text, key, table, window, fsync)
     worker = Worker("accutics-sync")
     try:

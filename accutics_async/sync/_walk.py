@@ -178,7 +178,12 @@ async def walk(
     page, more = await _one_page(clocked, listing, query)
     pagination = page.meta.pagination
     if isinstance(pagination, CursorPagination):
+        # Never before the previous run's restart: a Date behind the records'
+        # clock (a proxy's cached answer, a server clock gone wrong) must not
+        # send every run back. Without a Date, only lookback covers the case.
         began = clocked.first_answer
+        if began is not None and floor is not None:
+            began = max(began, floor)
         async for following in _cursor(
             client, listing, query, page, pagination, more, floor, began
         ):

@@ -105,6 +105,9 @@ async def test_full_drops_deleted_rows_and_bad_arguments_exit_2(
         ("/records", ["--into", str(into), "--table", "sqlite_master"], "--table"),
         ("/records", ["--into", str(log), "--table", "t"], "--table"),
         ("/v1/records-2024/", ["--into", str(into)], "--table"),
+        ("/v1/record", ["--into", str(into)], "is reserved"),
+        ("/stream/records?sort=id", ["--into", str(into)], "PATH"),
+        ("/records?page_size=5", ["--into", str(into), "--page-size", "9"], "--page-size"),
     ):
         code, err = await accutics(server, "sync", path, "--no-progress", *bad)
         assert code == 2, err

@@ -319,6 +319,38 @@ async def test_a_cursor_run_keeps_a_record_updated_behind_its_cursor(
         assert_in_step(server, into)
 
 
+async def test_a_server_date_behind_the_records_does_not_send_a_cursor_run_back(
+    tmp_path: Path,
+) -> None:
+    # The walk restarts no later than its start on the server's clock, but
+    # never before the previous run's restart: a Date behind the records (a
+    # cached answer, a server clock gone wrong) must not make an idle run
+    # drift back.
+    clock = FakeClock()
+    into = tmp_path / "changes.jsonl"
+    server = FakeAccuticsServer(records=0, seed=1, max_page_size=5, clock=clock)
+    async with server, AccuticsClient(server.token, base_url=server.base_url) as client:
+        clock.set("2024-05-01T12:00:00Z")
+        for _ in range(7):
+            server.create_record()
+        await sync(client, "/stream/records", into, lookback=0)
+        saved = orjson.loads((tmp_path / "changes.jsonl.sync-state.json").read_bytes())
+        clock.set("2024-05-01T11:00:00Z")  # the answers' Date, an hour behind
+        await sync(client, "/stream/records", into, lookback=0)
+        again = orjson.loads((tmp_path / "changes.jsonl.sync-state.json").read_bytes())
+    assert again["restart"] == saved["restart"]
+
+
+@pytest.mark.parametrize("query", ["search=input_medium:exists", "sort=id"])
+async def test_a_path_whose_query_sets_what_the_sync_sets_is_refused_before_any_request(
+    server: FakeAccuticsServer, client: AccuticsClient, tmp_path: Path, query: str
+) -> None:
+    before = server.stats.total_requests
+    with pytest.raises(ConfigurationError, match="the path's query"):
+        await sync(client, f"/stream/records?{query}", tmp_path / "copy.sqlite")
+    assert server.stats.total_requests == before
+
+
 async def test_a_crowded_second_may_be_fetched_concurrently(
     server: FakeAccuticsServer, client: AccuticsClient, tmp_path: Path
 ) -> None:

@@ -170,6 +170,21 @@ async def test_a_borrowed_session_closed_by_its_owner_is_a_transport_error() -> 
     assert info.value.kind == "closed"
 
 
+@pytest.mark.parametrize(
+    ("path", "url"),
+    [
+        ("records?input_medium=email", "records?input_medium=email&sort=id&page_size=5"),
+        ("records?", "records?sort=id&page_size=5"),
+        ("records?a=1#top", "records?a=1&sort=id&page_size=5#top"),
+        ("records#top", "records?sort=id&page_size=5#top"),
+    ],
+)
+def test_the_pager_s_parameters_go_in_the_query_of_any_path(path: str, url: str) -> None:
+    from accutics_async._sansio.query import Query
+
+    assert Query.of(path, sort="id", page_size=5).first_url(BASE) == f"{BASE}/{url}"
+
+
 def test_concurrency_over_the_client_cap_is_refused() -> None:
     client = AccuticsClient(TOKEN, base_url=BASE, max_concurrency=8)
     with pytest.raises(ConfigurationError, match="max_concurrency"):
