@@ -105,7 +105,14 @@ class Sender:
             if turn is not None and 200 <= raw.status < 300:
                 # An error is decoded (and retried) at once; a page waits.
                 started += await turn.wait()  # the consumer's time, not the request's
-            return decode_response(raw.status, raw.headers, raw.body, url=final_url, read_meta=meta)
+            return decode_response(
+                raw.status,
+                raw.headers,
+                raw.body,
+                url=final_url,
+                read_meta=meta,
+                head=call.method == "HEAD",
+            )
         except Exception as exc:
             if outcome == "error":
                 outcome = type(exc).__name__

@@ -55,22 +55,24 @@ def decode_response(
     *,
     url: str = "",
     read_meta: Meta | None = None,
+    head: bool = False,
 ) -> Response:
     """Decode one HTTP answer into a :class:`Response`, or raise.
 
     2xx: the body must be the documented envelope (an object with ``data``;
-    ``meta`` optional), else ``DecodeError``; 204 has no body and gives
-    ``data=None``. Any other status raises the ``APIError`` subclass for its
-    status and error ``code`` (``errors.error_class_for``); a body that is not
-    the error envelope (a proxy's HTML page) gives ``code=None`` and the start
-    of the body as the message.
+    ``meta`` optional), else ``DecodeError``; 204, and any answer to a
+    ``HEAD`` request (``head``), has no body and gives ``data=None``. Any
+    other status raises the ``APIError`` subclass for its status and error
+    ``code`` (``errors.error_class_for``); a body that is not the error
+    envelope (a proxy's HTML page) gives ``code=None`` and the start of the
+    body as the message.
 
     ``read_meta`` is what :func:`peek_meta` read of this body, if it was
     asked: used as the ``Meta`` when the envelope's ``meta`` is that very
     object, rather than built again.
     """
     if 200 <= status < 300:
-        if status == 204:
+        if status == 204 or head:
             return Response(status=status, headers=headers, data=None, meta=Meta(), url=url)
         return _decode_success(status, headers, body, url, read_meta)
     raise _decode_error(status, headers, body)

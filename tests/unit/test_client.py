@@ -165,6 +165,23 @@ async def test_delete_and_request(mock_http: aioresponses) -> None:
     assert [m for m, _, _ in calls(mock_http)] == ["DELETE", "HEAD"]
 
 
+async def test_a_head_request_s_answer_has_no_body_to_decode(mock_http: aioresponses) -> None:
+    # A HEAD answer carries the GET's headers (Content-Type, Content-Length)
+    # and no body. On 636de2d its 200 was a DecodeError(not_json), retried
+    # four times first.
+    mock_http.add(
+        f"{BASE}/records",
+        method="HEAD",
+        status=200,
+        body=b"",
+        headers={"Content-Type": "application/json", "X-Total": "120"},
+    )
+    async with client() as c:
+        resp = await c.request("HEAD", "/records")
+    assert (resp.status, resp.data, resp.headers["X-Total"]) == (200, None, "120")
+    assert [m for m, _, _ in calls(mock_http)] == ["HEAD"]
+
+
 async def test_unserialisable_json_is_refused_before_sending(mock_http: aioresponses) -> None:
     async with client() as c:
         with pytest.raises(InvalidRequestError):
