@@ -20,7 +20,7 @@ from .protocol import Params, PathLike, build_url, encode_params
 from .search import Filter, Search, to_wire
 from .sort import format_sort
 
-__all__ = ["Query", "check_count", "fingerprint"]
+__all__ = ["Query", "check_count", "fingerprint", "path_query_names"]
 
 # The query parameters a walk sets itself, by the argument that sets them.
 # API_BASICS.md names them: "search", "sort", "page_size" (size_param),
@@ -40,6 +40,14 @@ def check_count(name: str, value: int | None, minimum: int) -> None:
         not isinstance(value, int) or isinstance(value, bool) or value < minimum
     ):
         raise ConfigurationError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def path_query_names(path: PathLike) -> set[str]:
+    """The parameter names a path's own query sets (``"records?sort=id"``: ``{"sort"}``)."""
+    if not isinstance(path, str) or "?" not in path:
+        return set()
+    query = path.split("?", 1)[1].split("#", 1)[0]
+    return {name for name, _ in parse_qsl(query, keep_blank_values=True)}
 
 
 def fingerprint(
@@ -107,19 +115,13 @@ class Query:
         if value is None:
             return
         names = {name for name, _ in self.params}
-        in_path = {name for name, _ in parse_qsl(self._path_query(), keep_blank_values=True)}
+        in_path = path_query_names(self.path)
         for name in _OWNED[argument]:
             if name in names or name in in_path:
                 given = f"params={{{name!r}: ...}}" if name in names else "the path's query"
                 raise ConfigurationError(
                     f"{given} and {argument}= both set the {name!r} parameter; pass it one way only"
                 )
-
-    def _path_query(self) -> str:
-        path = self.path
-        return (
-            path.split("?", 1)[1].split("#", 1)[0] if isinstance(path, str) and "?" in path else ""
-        )
 
     def base(self, base_url: str) -> str:
         """The listing's absolute URL under ``base_url``, with only the path's own query."""

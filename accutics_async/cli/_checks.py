@@ -13,10 +13,9 @@ import math
 import os
 import re
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 from .._sansio.protocol import build_url, is_loopback_url, validate_base_url
-from .._sansio.query import Query
+from .._sansio.query import Query, path_query_names
 from ..errors import (
     ConfigurationError,
     ExportError,
@@ -173,7 +172,7 @@ def check_export_args(args: argparse.Namespace) -> tuple[Any, str | None]:
 def check_sync_args(args: argparse.Namespace) -> Any:
     """The sync's search, parsed; --into, --key and --table checked as the sync will."""
     from .._sansio.search import Search
-    from ..sync._keys import check_key, is_sql_name, sink_kind, table_name
+    from ..sync._keys import check_key, is_sql_name, last_segment, sink_kind, table_name
 
     try:
         search = Search.parse(args.search) if args.search is not None else None
@@ -184,7 +183,7 @@ def check_sync_args(args: argparse.Namespace) -> Any:
         check_key(args.key)
     except SyncError as exc:
         raise UsageError(f"--key: {exc}") from None
-    in_path = {name for name, _ in parse_qsl(urlsplit(args.path).query, keep_blank_values=True)}
+    in_path = path_query_names(args.path)
     clash = sorted(in_path & {"search", "sort"})
     if clash:
         raise UsageError(
@@ -201,7 +200,7 @@ def check_sync_args(args: argparse.Namespace) -> Any:
     except SyncError as exc:
         if args.table is None:
             # The segment alone: the rest of PATH (its query) may hold anything.
-            last = urlsplit(args.path).path.rstrip("/").rsplit("/", 1)[-1]
+            last = last_segment(args.path)
             why = "is reserved" if is_sql_name(last) else "is not a plain SQL name"
             raise UsageError(
                 f"--table: the table is named after PATH's last segment, and {last!r} {why}; "

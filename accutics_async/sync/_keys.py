@@ -26,6 +26,7 @@ __all__ = [
     "encode_entries",
     "instant",
     "is_sql_name",
+    "last_segment",
     "sink_kind",
     "table_name",
     "version_hash",
@@ -74,13 +75,18 @@ def is_sql_name(text: str) -> bool:
     return _IDENTIFIER.fullmatch(text) is not None
 
 
+def last_segment(path: str) -> str:
+    """The last segment of ``path``'s own path (its query left out): the default table name."""
+    return path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
 def table_name(path: str, table: str | None) -> str:
     """Return the SQLite table for a listing: ``table``, else the last segment of ``path``.
 
     Raises ``SyncError`` for a name that is not a plain identifier (it is
     spliced into SQL, so only ``[A-Za-z_][A-Za-z0-9_]*`` is accepted).
     """
-    name = table if table is not None else path.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    name = table if table is not None else last_segment(path)
     if not isinstance(name, str) or _IDENTIFIER.fullmatch(name) is None:
         what = "table" if table is not None else f"the last segment of {path!r}"
         raise SyncError(f"{what} ({name!r}) is not a plain SQL name; pass table='name'")
