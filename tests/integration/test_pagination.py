@@ -17,6 +17,7 @@ from loopback_support import serve_app
 
 from accutics_async import (
     AccuticsClient,
+    AsyncPager,
     ConfigurationError,
     DecodeError,
     F,
@@ -230,6 +231,21 @@ async def test_first_page(client: AccuticsClient, server: FakeAccuticsServer) ->
 # -- checkpoints ---------------------------------------------------------
 
 
+async def head_and_checkpoint(
+    pager: AsyncPager[Any], count: int
+) -> tuple[list[str], dict[str, Any]]:
+    """The ids of ``pager``'s first ``count`` items and its checkpoint then; it is closed."""
+    head: list[str] = []
+    if count:
+        async for item in pager:
+            head.append(item["id"])
+            if len(head) == count:
+                break
+    checkpoint = pager.checkpoint
+    await pager.aclose()
+    return head, checkpoint
+
+
 @pytest.mark.parametrize("stop_at", [60, 130])
 @pytest.mark.parametrize("concurrency", [1, 4])
 @pytest.mark.parametrize("style", ["page", "cursor"])
@@ -248,13 +264,7 @@ async def test_a_checkpoint_resumes_when_the_server_caps_the_page_size(
     path = server.page_endpoint if style == "page" else server.cursor_endpoint
     asked = server.max_page_size * 5
     pager = client.paginate(path, page_size=asked, concurrency=concurrency)
-    head: list[str] = []
-    async for item in pager:
-        head.append(item["id"])
-        if len(head) == stop_at:
-            break
-    checkpoint = pager.checkpoint
-    await pager.aclose()
+    head, checkpoint = await head_and_checkpoint(pager, stop_at)
     assert checkpoint["served_size"] == server.max_page_size
     resumed = client.paginate(path, page_size=asked, concurrency=concurrency, resume=checkpoint)
     assert head + [item["id"] async for item in resumed] == expected
@@ -314,14 +324,7 @@ async def test_resume_after_any_item_gives_the_exact_remainder(
 ) -> None:
     for path in (server.page_endpoint, server.cursor_endpoint):
         pager = client.paginate(path, page_size=20, concurrency=concurrency)
-        head: list[str] = []
-        if k:
-            async for item in pager:
-                head.append(item["id"])
-                if len(head) == k:
-                    break
-        checkpoint = pager.checkpoint
-        await pager.aclose()
+        head, checkpoint = await head_and_checkpoint(pager, k)
         resumed = client.paginate(path, page_size=20, concurrency=concurrency, resume=checkpoint)
         tail = [item["id"] async for item in resumed]
         assert head + tail == expected
