@@ -49,11 +49,11 @@ from .._sansio.search import Filter, Search
 from .._threads import in_thread
 from ..errors import AccuticsError, ConfigurationError, ExportError
 from . import _dask_tasks
-from ._destination import refuse_if_busy, shard_files
-from ._files import ExportPaths, remove_quietly
+from ._destination import discard_export, refuse_if_busy, shard_files
+from ._files import STDOUT, ExportPaths, check_destination, remove_quietly
 from ._plan import ShardSpec
-from ._shards import ShardPlan, Tally, merge_plan, recorded_query, saved_plan
-from ._types import ExportFormat, ExportProgress, ExportResult, ProgressCallback, check_format
+from ._shards import ShardPlan, Tally, any_committed, merge_plan, recorded_query, saved_plan
+from ._types import ExportFormat, ExportProgress, ExportResult, ProgressCallback, resolve_format
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -119,7 +119,7 @@ async def export_on_dask(
     out: str | os.PathLike[str],
     *,
     shards: int = 4,
-    format: ExportFormat | str = "jsonl",
+    format: ExportFormat | str | None = None,
     search: Search | Filter | str | None = None,
     sort: str | Sequence[str] | None = None,
     page_size: int | None = None,
@@ -141,25 +141,35 @@ async def export_on_dask(
     ``ACCUTICS_BASE_URL``) goes to them with each task. ``concurrency`` is
     each shard's fan-out (page-number endpoints), ``retries`` how often Dask
     runs a shard again after it raised. The merged file equals what
-    :func:`export_sharded` writes.
+    :func:`export_sharded` writes; ``format`` defaults to the suffix of
+    ``out`` as there, and the same ``out`` is refused before any task runs
+    (standard output, a directory, a device, a FIFO or a socket).
 
     Returns an :class:`ExportResult`. Raises :class:`CheckpointExistsError`
     if an interrupted sharded export into ``out`` exists and ``resume`` is
     false; a shard's error as the task raised it (``APIError``,
     ``TransportError``, ...; ``ExportError`` if its workers kept dying), the
-    other shards cancelled and every checkpoint kept for ``resume=True``.
+    other shards cancelled and every checkpoint kept for ``resume=True``;
+    if that happens before any shard got a page, no file is left behind.
     """
     if getattr(dask_client, "asynchronous", False):
         raise ConfigurationError("export_on_dask needs a synchronous distributed.Client")
+    if os.fspath(out) == STDOUT:
+        raise ExportError(
+            "a sharded export cannot go to standard output: its shards need files beside it",
+            path=STDOUT,
+        )
     # Absolute: the workers run in other directories.
     paths = ExportPaths.for_out(os.path.join(os.getcwd(), os.fspath(out)))
-    check_format(format)
+    check_destination(paths.out)
+    format = resolve_format(paths.out, format)
     refuse_if_busy(paths, sharded=True)
     started = time.monotonic()
     query = recorded_query(
         Query.of(path, params=params, search=search, sort=sort, page_size=page_size), _FIELD
     )
     plan = saved_plan(paths, query, format, resume=resume)
+    fresh = plan is None
     if plan is None:
         if not isinstance(shards, int) or shards < 1:
             raise ExportError(f"shards must be an int >= 1, got {shards!r}")
@@ -188,7 +198,12 @@ async def export_on_dask(
         await in_thread(plan.save, paths.plan, fsync)
     tally = Tally(plan, progress, started)
     if not plan.merged:
-        await _run(dask_client, plan, paths, tally, base_url, fsync, checkpoint_every, retries)
+        try:
+            await _run(dask_client, plan, paths, tally, base_url, fsync, checkpoint_every, retries)
+        except BaseException:
+            if fresh and not plan.done and not any_committed(plan):
+                discard_export(paths.out)  # failed before any shard got a page
+            raise
     size = await in_thread(merge_plan, plan, paths, fsync)
     total = tally.total()
     return ExportResult(

@@ -15,7 +15,6 @@ never waits on the API.
 from __future__ import annotations
 
 import asyncio
-import csv
 import os
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 from .._client import AccuticsClient
 from ..errors import ConfigurationError
+from ._formats import csv_rows
 from ._plan import ShardSpec, plan_created_at_shards
 from ._shards import export_shard
 from ._types import ExportProgress, ExportResult
@@ -132,12 +132,11 @@ def _result(result: ExportResult) -> dict[str, Any]:
 
 
 def _count_records(path: str, fmt: str) -> int:
-    with open(path, "rb") as handle:
-        if fmt == "jsonl":  # one record per line; JSON text holds no raw newline
-            return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-    with open(path, encoding="utf-8", newline="") as text:
-        rows = sum(1 for _ in csv.reader(text))
-    return max(0, rows - 1)  # the header row
+    if fmt != "jsonl":
+        # Read as the merge reads it: csv.reader refuses a field over 128 KiB.
+        return csv_rows(path)
+    with open(path, "rb") as handle:  # one record per line; JSON text holds no raw newline
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
 
 
 def finished_shard(spec: ShardSpec) -> dict[str, Any] | None:

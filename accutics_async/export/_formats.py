@@ -32,6 +32,7 @@ __all__ = [
     "FORMATS",
     "CsvEncoder",
     "JsonlEncoder",
+    "csv_rows",
     "finish_csv",
     "merge_csv",
 ]
@@ -202,6 +203,12 @@ def _csv_records(stream: IO[bytes]) -> Iterator[bytes]:
             pending, quotes = [], 0
     if pending:
         raise ExportError("the CSV file ends inside a record")
+
+
+def csv_rows(path: str) -> int:
+    """How many records the CSV file at ``path`` holds below its header (no field size limit)."""
+    with open(path, "rb") as stream:
+        return max(0, sum(1 for _ in _csv_records(stream)) - 1)
 
 
 def _split_record(record: bytes) -> list[bytes]:

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ShardPlan",
     "Tally",
+    "any_committed",
     "export_shard",
     "export_sharded",
     "merge_plan",
@@ -161,7 +162,9 @@ def _is_planned(
         isinstance(spec, ShardSpec)
         and spec.index == index
         and spec.count == len(specs)
-        and spec.out == paths.shard(index, len(specs))
+        # As paths: a plan that export_on_dask saved holds absolute ones,
+        # and the CLI's checks may load it with the user's relative OUT.
+        and os.path.abspath(spec.out) == os.path.abspath(paths.shard(index, len(specs)))
         and spec.path == query.get("path")
         and spec.format == fmt
     )
@@ -324,7 +327,7 @@ async def export_sharded(
         try:
             await _run_shards(client, plan, paths, tally, fsync, checkpoint_every)
         except BaseException:
-            if fresh and not plan.done and not _any_committed(plan):
+            if fresh and not plan.done and not any_committed(plan):
                 discard_export(paths.out)  # failed before any shard got a page
             raise
     size = await in_thread(merge_plan, plan, paths, fsync)
@@ -341,7 +344,8 @@ async def export_sharded(
     )
 
 
-def _any_committed(plan: ShardPlan) -> bool:
+def any_committed(plan: ShardPlan) -> bool:
+    """Whether any shard of ``plan`` has committed a checkpoint (got a page)."""
     return any(os.path.exists(ExportPaths.for_out(s.out).checkpoint) for s in plan.specs)
 
 

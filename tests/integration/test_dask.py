@@ -10,6 +10,7 @@ and the state the scheduler dumps are searched for it afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -25,7 +26,7 @@ import orjson
 import pytest
 from dask_support import LocalDaskCluster, token_findings
 
-from accutics_async import AccuticsClient
+from accutics_async import AccuticsClient, PermissionDeniedError
 from accutics_async.export import ExportProgress, export, export_on_dask, read_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -38,8 +39,15 @@ SHARDS = 4
 @pytest.fixture(scope="module")
 def fake() -> Iterator[dict[str, Any]]:
     """``accutics fake-server`` in a subprocess, 20 ms per request; its ``--json`` details."""
+    with fake_server("latency=20ms") as details:
+        yield details
+
+
+@contextlib.contextmanager
+def fake_server(faults: str) -> Iterator[dict[str, Any]]:
+    """``accutics fake-server --faults FAULTS``, seed 16: the workers' token is its token."""
     argv = [sys.executable, "-m", "accutics_async", "fake-server", "--json"]
-    argv += ["--records", str(N), "--seed", "16", "--faults", "latency=20ms"]
+    argv += ["--records", str(N), "--seed", "16", "--faults", faults]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
@@ -188,26 +196,32 @@ async def test_a_killed_worker_loses_and_duplicates_nothing(
     assert_token_nowhere(fake["token"], cluster, dask_client)
 
 
-def start_cli(out: Path, fake: dict[str, Any], address: str, *extra: str) -> subprocess.Popen[str]:
+def start_cli(
+    out: Path | str, fake: dict[str, Any], address: str, *extra: str, cwd: Path | None = None
+) -> subprocess.Popen[str]:
     argv = [sys.executable, "-m", "accutics_async", "export", fake["cursor_endpoint"]]
     argv += ["--out", str(out), "--shards", str(SHARDS), "--dask", address]
     argv += ["--page-size", str(PAGE), "--checkpoint-every", "0", "--no-fsync"]
     argv += ["--base-url", fake["base_url"], *extra]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCUTICS_")}
     return subprocess.Popen(
-        [*argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*argv], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
+# A relative OUT too: the plan holds absolute paths (the workers run elsewhere).
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "relative"])
 def test_cli_resumes_after_the_client_is_killed(
     fake: dict[str, Any],
     reference: dict[str, bytes],
     cluster: LocalDaskCluster,
     dask_client: distributed.Client,
     tmp_path: Path,
+    relative: bool,
 ) -> None:
     out = tmp_path / "records.jsonl"
-    first = start_cli(out, fake, cluster.address)
+    given = "records.jsonl" if relative else out
+    first = start_cli(given, fake, cluster.address, cwd=tmp_path)
     deadline = time.monotonic() + 30
     while shard_in_progress(out) is None:
         assert first.poll() is None, first.communicate()
@@ -218,7 +232,7 @@ def test_cli_resumes_after_the_client_is_killed(
     assert first.returncode == -signal.SIGKILL
     assert Path(f"{out}.shards.json").exists()
     # The tasks of the killed client may still be running: the resumed run waits for them.
-    again = start_cli(out, fake, cluster.address, "--resume", "--progress")
+    again = start_cli(given, fake, cluster.address, "--resume", "--progress", cwd=tmp_path)
     stdout, stderr = again.communicate(timeout=60)
     outputs += [stdout, stderr]
     assert again.returncode == 0, stderr
@@ -230,6 +244,50 @@ def test_cli_resumes_after_the_client_is_killed(
     assert "records" in stderr.split("wrote")[0]  # the progress bar drew counts first
     assert sorted(os.listdir(tmp_path)) == ["records.jsonl"]
     assert_token_nowhere(fake["token"], cluster, dask_client, *outputs)
+
+
+async def test_a_csv_out_is_written_as_csv(
+    fake: dict[str, Any], dask_client: distributed.Client, tmp_path: Path
+) -> None:
+    """The format comes from OUT's suffix, as for export() and export_sharded()."""
+    out = tmp_path / "records.csv"
+    result = await export_on_dask(
+        dask_client,
+        fake["cursor_endpoint"],
+        out,
+        shards=SHARDS,
+        page_size=100,
+        base_url=fake["base_url"],
+        fsync=False,
+    )
+    assert result.format == "csv"
+    local = tmp_path / "local.csv"
+    async with AccuticsClient(fake["token"], base_url=fake["base_url"]) as client:
+        endpoint = fake["cursor_endpoint"]
+        await export(client, endpoint, local, sort="created_at", page_size=100, fsync=False)
+    assert out.read_bytes() == local.read_bytes()
+    assert out.read_bytes().startswith(b"id,")
+    assert sorted(os.listdir(tmp_path)) == ["local.csv", "records.csv"]
+
+
+async def test_an_export_failing_before_any_shard_got_a_page_leaves_no_file(
+    dask_client: distributed.Client, tmp_path: Path
+) -> None:
+    """Planning succeeds (its two requests), then every shard's first request is refused."""
+    out = tmp_path / "records.jsonl"
+    with fake_server("403=1,skip_first=2") as refusing:
+        for _ in range(2):  # and so a plain second run is not refused as an interrupted export
+            with pytest.raises(PermissionDeniedError):
+                await export_on_dask(
+                    dask_client,
+                    refusing["cursor_endpoint"],
+                    out,
+                    shards=2,
+                    base_url=refusing["base_url"],
+                    fsync=False,
+                    retries=0,
+                )
+            assert os.listdir(tmp_path) == []
 
 
 def run_cli(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

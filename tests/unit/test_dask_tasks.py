@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,8 @@ def test_waiting_for_the_lock_of_another_run(tmp_path: Path) -> None:
         ("jsonl", b"", 0),
         ("csv", b'id,name\r\n1,"two\r\nlines"\r\n2,x\r\n', 2),
         ("csv", b"", 0),
+        # A field over csv.reader's 128 KiB limit (the merge has none either).
+        ("csv", b'id,tags\r\n1,"' + b"x" * 200_000 + b'"\r\n2,y\r\n', 2),
     ],
 )
 def test_a_finished_shard_is_counted_not_exported_again(
@@ -146,3 +149,33 @@ async def test_an_asynchronous_dask_client_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="synchronous"):
         await export_on_dask(AsyncClient(), "/records", tmp_path / "x.jsonl")  # type: ignore[arg-type]
     assert os.listdir(tmp_path) == []
+
+
+class UntouchedDaskClient:
+    """A synchronous client no check may get as far as using."""
+
+    asynchronous = False
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"the Dask client was used ({name}) before the checks")
+
+
+@pytest.mark.parametrize("kind", ["stdout", "directory", "fifo", "missing directory"])
+async def test_an_out_no_file_can_go_to_is_refused_before_any_task(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = {
+        "stdout": "-",
+        "directory": str(tmp_path),
+        "fifo": str(tmp_path / "fifo.jsonl"),
+        "missing directory": str(tmp_path / "nowhere" / "x.jsonl"),
+    }[kind]
+    if kind == "fifo":
+        os.mkfifo(out)
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(ExportError):
+        await export_on_dask(UntouchedDaskClient(), "/records", out, shards=2)  # type: ignore[arg-type]
+    assert sorted(os.listdir(tmp_path)) == before
+    if kind == "fifo":
+        assert stat.S_ISFIFO(os.stat(out).st_mode)  # left as it was
