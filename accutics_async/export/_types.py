@@ -16,7 +16,6 @@ __all__ = [
     "ExportProgress",
     "ExportResult",
     "ProgressCallback",
-    "check_format",
     "resolve_format",
 ]
 
@@ -69,7 +68,7 @@ class ExportResult:
         return done / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def check_format(fmt: str) -> str:
+def _check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
     return fmt
@@ -78,5 +77,5 @@ def check_format(fmt: str) -> str:
 def resolve_format(out: str | os.PathLike[str], fmt: str | None) -> str:
     """``fmt`` if given, else from the suffix of ``out``: ``.csv`` (any case) is CSV, else JSONL."""
     if fmt is not None:
-        return check_format(fmt)
+        return _check_format(fmt)
     return "csv" if os.fspath(out).lower().endswith(".csv") else "jsonl"
