@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -86,8 +86,39 @@ def _at_least_one(_: Any, attribute: attrs.Attribute[Any], value: int) -> None:
         raise ConfigurationError(f"RetryPolicy.{attribute.name} must be an int >= 1")
 
 
-def _upper(methods: Any) -> tuple[str, ...]:
-    return tuple(str(m).upper() for m in methods)
+def _methods(value: Any) -> tuple[str, ...]:
+    # A lone "GET" is iterable too: its letters would silently retry nothing.
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"RetryPolicy.retry_methods must be a sequence of method names such as "
+            f'("GET", "PUT"), got {value!r}'
+        )
+    methods = tuple(value)
+    if not all(isinstance(m, str) and m.strip() == m and m for m in methods):
+        raise ConfigurationError(f"RetryPolicy.retry_methods holds a non-method: {methods!r}")
+    return tuple(m.upper() for m in methods)
+
+
+def _statuses(value: Any) -> tuple[int, ...]:
+    # Statuses read from a config file as text ("503") would never match one.
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ConfigurationError(
+            f"RetryPolicy.retry_statuses must be a sequence of HTTP statuses such as "
+            f"(429, 503), got {value!r}"
+        )
+    statuses = tuple(value)
+    for status in statuses:
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+            raise ConfigurationError(
+                f"RetryPolicy.retry_statuses must hold HTTP statuses (ints 100-599), got {status!r}"
+            )
+    return statuses
+
+
+# Methods whose repeat gets the same answer: after a 2xx whose body was cut
+# short, the request was carried out, and only these are worth sending again
+# (a second DELETE answers 404, a second POST creates another record).
+_SAME_ANSWER_AGAIN = frozenset({"GET", "HEAD", "OPTIONS", "PUT"})
 
 
 @attrs.frozen
@@ -115,22 +146,26 @@ class RetryPolicy:
     backoff: float = attrs.field(default=0.5, validator=_positive)
     max_backoff: float = attrs.field(default=30.0, validator=_positive)
     retry_statuses: tuple[int, ...] = attrs.field(
-        default=(429, 500, 502, 503, 504), converter=tuple
+        default=(429, 500, 502, 503, 504), converter=_statuses
     )
     retry_methods: tuple[str, ...] = attrs.field(
-        default=("GET", "HEAD", "OPTIONS", "PUT", "DELETE"), converter=_upper
+        default=("GET", "HEAD", "OPTIONS", "PUT", "DELETE"), converter=_methods
     )
     deadline: float | None = attrs.field(default=None, validator=_positive)
 
     def backoff_ceiling(self, attempt: int) -> float:
         """The most attempt number ``attempt`` (1-based) may wait before the next."""
-        return min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
+        # The exponent is capped first: 2.0 ** 1024 raises OverflowError,
+        # and a long max_attempts with a short max_backoff gets there.
+        return min(self.max_backoff, self.backoff * 2.0 ** min(attempt - 1, 1000))
 
     def should_retry(self, method: str, exc: BaseException) -> bool:
         """Whether ``exc`` from one attempt of ``method`` is worth another attempt."""
         if method.upper() not in self.retry_methods:
             return False
         if isinstance(exc, TransportError):
+            if exc.status is not None and 200 <= exc.status < 300:
+                return method.upper() in _SAME_ANSWER_AGAIN
             # Out of time, or closed: another attempt cannot do better.
             return exc.kind not in ("deadline", "closed")
         if isinstance(exc, DecodeError):
@@ -241,18 +276,26 @@ async def call_with_retries(
     limit = deadline if deadline is not None else policy.deadline if policy is not None else None
     ends_at = None if limit is None else _clock() + limit
 
+    last_failure: Exception | None = None  # the deadline error's cause: why it took so long
+
     async def bounded() -> T:
+        nonlocal last_failure
         if ends_at is None:
             return await attempt(None)
         left = ends_at - _clock()
         if left <= 0:
-            raise deadline_error(f"no time left for an attempt within {limit}s")
+            raise deadline_error(f"no time left for an attempt within {limit}s") from last_failure
         try:
             # The attempt translates its own timeouts into TransportError, so
             # a TimeoutError here is the deadline's.
             return await asyncio.wait_for(attempt(ends_at), left)
         except asyncio.TimeoutError:
-            raise deadline_error(f"the attempt was cut off at the {limit}s deadline") from None
+            raise deadline_error(
+                f"the attempt was cut off at the {limit}s deadline"
+            ) from last_failure
+        except Exception as exc:
+            last_failure = exc
+            raise
 
     if policy is None or not _enabled or policy.max_attempts == 1:
         return await bounded()

@@ -62,13 +62,17 @@ class RawResponse(NamedTuple):
     body: bytes
 
 
-def _translate(exc: BaseException, method: str, url: str) -> TransportError | None:
+def _translate(
+    exc: BaseException, method: str, url: str, status: int | None
+) -> TransportError | None:
     for cls, kind, what in _TRANSLATIONS:
         if isinstance(exc, cls):
             if kind == "other" and getattr(exc, "errno", None) in _RESET_ERRNOS:
                 kind, what = "reset", "connection reset"
             detail = str(exc) or type(exc).__name__
-            return TransportError(f"{method} {url}: {what} ({detail})", kind=kind)
+            if status is not None:
+                what = f"the server answered {status}, then its {what}"
+            return TransportError(f"{method} {url}: {what} ({detail})", kind=kind, status=status)
     return None
 
 
@@ -196,6 +200,7 @@ class Transport:
             raise TransportError(
                 "the session given to the client (session=) is closed", kind="closed"
             )
+        status = None  # known once the answer's head is in: the body alone may fail
         try:
             async with session.request(
                 method,
@@ -208,9 +213,10 @@ class Transport:
                 ssl=self._ssl,
                 proxy=self._proxy,
             ) as resp:
-                return RawResponse(resp.status, resp.headers, await self._read(resp, url))
+                status = resp.status
+                return RawResponse(status, resp.headers, await self._read(resp, url))
         except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError, ssl.SSLError) as exc:
-            translated = _translate(exc, method, url)
+            translated = _translate(exc, method, url, status)
             if translated is None:  # pragma: no cover - the table ends in these classes
                 raise
             if not hasattr(exc, "request_info"):

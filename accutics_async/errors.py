@@ -159,11 +159,15 @@ class TransportError(AccuticsError):
 
     ``kind`` names the cause, one of :data:`TRANSPORT_ERROR_KINDS` (``"connect"``,
     ``"timeout"``, ``"read_timeout"``, ``"reset"``, ``"tls"``, ``"deadline"``, ...).
+    ``status`` is the HTTP status when the server had answered and only the
+    body was lost (``"truncated"``, ``"read_timeout"``), else ``None``: a 2xx
+    there means the request was carried out.
     """
 
-    def __init__(self, message: str, *, kind: str = "other") -> None:
+    def __init__(self, message: str, *, kind: str = "other", status: int | None = None) -> None:
         super().__init__(message)
         self.kind = kind if kind in TRANSPORT_ERROR_KINDS else "other"
+        self.status = status
 
 
 class DecodeError(AccuticsError):

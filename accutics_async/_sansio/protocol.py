@@ -323,6 +323,8 @@ def parse_retry_after(
     value = value.strip()
     try:
         seconds = float(value)
+        if seconds < 0:  # delay-seconds has no sign: not a "retry now"
+            return None
     except ValueError:
         when = _http_date(value)
         if when is None:

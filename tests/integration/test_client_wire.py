@@ -16,7 +16,8 @@ import pytest
 from aiohttp import web
 from loopback_support import serve_app
 
-from accutics_async import AccuticsClient, RetryPolicy, Timeout, TransportError
+from accutics_async import AccuticsClient, RetryPolicy, ServerError, Timeout, TransportError
+from accutics_async.testing import FakeAccuticsServer, FaultSpec
 
 OK = {"data": {"id": "r1"}, "meta": {"endpoint": "records.show"}}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -140,3 +141,60 @@ async def test_a_token_provider_is_asked_again_after_a_401(serve: Any) -> None:
         assert seen == ["Bearer stale-token-0123456789", f"Bearer {fresh}"]
         assert client.stats["token_refreshes"] == 1
         assert fresh not in repr(client)
+
+
+async def test_a_deadline_cutting_an_attempt_off_keeps_the_last_failure_as_its_cause(
+    serve: Any,
+) -> None:
+    answered: list[int] = []
+    never = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        if not answered:
+            answered.append(503)
+            return web.json_response({"error": {"code": "unavailable", "message": "x"}}, status=503)
+        await never.wait()  # the retry hangs until the deadline cuts it off
+        return web.json_response(OK)
+
+    base = await serve(handler)
+    policy = RetryPolicy(max_attempts=10, backoff=0.001, deadline=0.5)
+    async with AccuticsClient("t" * 20, base_url=base, retry=policy) as client:
+        with pytest.raises(TransportError) as info:
+            await client.get("/records/1")
+    never.set()
+    assert info.value.kind == "deadline"
+    assert "cut off" in str(info.value)
+    # Why the call needed a retry at all: the 503, not lost behind the deadline.
+    assert isinstance(info.value.__cause__, ServerError)
+    assert info.value.__cause__.status == 503
+
+
+async def test_a_delete_answered_2xx_with_its_body_cut_short_is_not_sent_again() -> None:
+    """The 200 says the record is gone: a second DELETE would answer 404, for a delete done."""
+    cut: list[str] = []
+
+    def first_of(method: str) -> Callable[[str, str], bool]:
+        def pick(request_method: str, path: str) -> bool:
+            if request_method == method and method not in cut:
+                cut.append(method)
+                return True
+            return False
+
+        return pick
+
+    async with FakeAccuticsServer(records=3) as server:
+        rid = server.all_records()[0]["id"]
+        async with AccuticsClient(server.token, base_url=server.base_url) as client:
+            server.faults = FaultSpec(truncate=1.0, predicate=first_of("DELETE"))
+            with pytest.raises(TransportError) as info:
+                await client.delete(f"/records/{rid}")
+            assert info.value.kind == "truncated"
+            assert info.value.status == 200
+            assert "answered 200" in str(info.value)
+            assert server.get_record(rid) is None
+            assert [r.method for r in server.request_log] == ["DELETE"]
+            # A GET cut short the same way is sent again: its repeat answers the same.
+            server.faults = FaultSpec(truncate=1.0, predicate=first_of("GET"))
+            resp = await client.get("/records")
+            assert resp.status == 200
+            assert [r.method for r in server.request_log] == ["DELETE", "GET", "GET"]

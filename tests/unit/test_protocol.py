@@ -838,7 +838,9 @@ NOW = datetime(2024, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
         ("0", 0.0),
         ("1.5", 1.5),
         ("120", 120.0),
-        ("-5", 0.0),
+        # delay-seconds has no sign: unreadable, not "retry now".
+        ("-5", None),
+        ("-0.5", None),
         ("Fri, 01 Mar 2024 12:00:30 GMT", 30.0),
         ("Fri, 01 Mar 2024 12:02:00 GMT", 120.0),
         ("Fri, 01 Mar 2024 11:59:00 GMT", 0.0),

@@ -605,11 +605,26 @@ def test_policy_defaults() -> None:
         {"max_backoff": 0},
         {"deadline": 0},
         {"deadline": -5},
+        # Each of these used to be accepted and then retry nothing (or a bare TypeError).
+        {"retry_methods": "GET"},
+        {"retry_methods": ["GET", 1]},
+        {"retry_methods": [""]},
+        {"retry_methods": 5},
+        {"retry_statuses": ["503"]},
+        {"retry_statuses": 503},
+        {"retry_statuses": [True]},
+        {"retry_statuses": [99]},
     ],
 )
 def test_policy_validation(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError):
         RetryPolicy(**kwargs)
+
+
+def test_backoff_ceilings_stay_finite_however_many_attempts() -> None:
+    # 2.0 ** 1024 overflows: attempt 1025 raised a bare OverflowError.
+    policy = RetryPolicy(max_attempts=5000, backoff=1e-6, max_backoff=1e-6)
+    assert policy.backoff_ceiling(1025) == policy.backoff_ceiling(10**9) == 1e-6
 
 
 def test_policy_normalises_methods_and_is_frozen() -> None:
