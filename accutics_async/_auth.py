@@ -22,7 +22,9 @@ __all__ = ["TokenProvider", "TokenSource", "bearer", "token_of"]
 #: A callable returning the token, or an awaitable of it.
 TokenProvider = Callable[[], str | Awaitable[str]]
 
-_UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
+# Any control character, tab included: none belongs in a bearer token, and
+# aiohttp refuses most of them only when the request is sent.
+_UNSAFE_TOKEN = re.compile(r"[\x00-\x1f\x7f]")
 # Shorter "tokens" (test stubs) are not real secrets, and replacing a few
 # common characters would corrupt the body.
 _MIN_REDACTABLE = 8
@@ -30,7 +32,7 @@ _MIN_REDACTABLE = 8
 
 def _checked(token: object, source: str) -> str:
     """``token`` stripped; ``ConfigurationError`` if it is not a usable header value."""
-    # Stripped before the CR/LF check: a token read from a file usually ends
+    # Stripped before the control-character check: a token read from a file usually ends
     # in a newline, which is harmless once removed.
     text = token.strip() if isinstance(token, str) else None
     if not text:
@@ -39,8 +41,8 @@ def _checked(token: object, source: str) -> str:
             if token is None or isinstance(token, str)
             else f"{source} gave a {type(token).__name__}, not a token string"
         )
-    if _UNSAFE_HEADER.search(text):
-        raise ConfigurationError("the API token contains CR, LF or NUL")
+    if _UNSAFE_TOKEN.search(text):
+        raise ConfigurationError("the API token contains a control character (CR, LF, tab, ...)")
     return text
 
 

@@ -102,7 +102,9 @@ class AccuticsClient:
         if not isinstance(adaptive, bool):
             raise ConfigurationError(f"adaptive must be True or False, got {adaptive!r}")
         if user_agent is not None and UNSAFE_HEADER.search(user_agent):
-            raise ConfigurationError("user_agent contains CR, LF or NUL")
+            raise ConfigurationError(
+                "user_agent contains a control character (CR, LF, NUL or another)"
+            )
         check_ssl(ssl, self._base_url, allow_insecure)
         check_proxy(proxy)
         self._retry = retry

@@ -19,7 +19,9 @@ from .timeout import Timeout
 
 __all__ = ["UNSAFE_HEADER", "Call"]
 
-UNSAFE_HEADER = re.compile(r"[\r\n\x00]")
+# What HTTP forbids in a header (RFC 9110, 5.5: controls but HTAB), and
+# aiohttp refuses at send time with a bare ValueError.
+UNSAFE_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _METHOD = re.compile(r"[A-Za-z]+")
 
 
@@ -64,7 +66,9 @@ class Call:
                 extra["Content-Type"] = "application/json"
         for name, value in extra.items():
             if UNSAFE_HEADER.search(name) or UNSAFE_HEADER.search(value):
-                raise InvalidRequestError(f"header {name!r} contains CR, LF or NUL")
+                raise InvalidRequestError(
+                    f"header {name!r} contains a control character (CR, LF, NUL or another)"
+                )
             if name.lower() == "authorization":
                 raise InvalidRequestError("the Authorization header is set by the client")
         return cls(method.upper(), url, query, {**default_headers, **extra}, body, timeout)

@@ -146,7 +146,8 @@ async def _cmd_demo(args: argparse.Namespace) -> int:
                     concurrency=4,
                     progress=progress,
                 )
-    print(summary(result), flush=True)
+    # On standard error, as export's: with --out - standard output is the data.
+    err(summary(result))
     return EXIT_OK
 
 

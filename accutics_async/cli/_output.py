@@ -33,10 +33,14 @@ def _size(count: int) -> str:
     raise AssertionError  # pragma: no cover
 
 
+def _where(out: str) -> str:
+    return "standard output" if out == "-" else os.path.abspath(out)
+
+
 def summary(result: ExportResult) -> str:
     resumed = f", resumed after {result.resumed_records:,}" if result.resumed_records else ""
     return (
-        f"wrote {result.records:,} records to {os.path.abspath(result.out)} "
+        f"wrote {result.records:,} records to {_where(result.out)} "
         f"({_size(result.bytes)}) in {result.elapsed_s:.2f} s: "
         f"{result.records_per_s:,.0f} records/s{resumed}"
     )

@@ -282,11 +282,21 @@ def test_demo(tmp_path: Path, capsys: Any) -> None:
     out = tmp_path / "demo.jsonl"
     code, stdout, err = run(["demo", "--records", "300", "--out", str(out), "--progress"], capsys)
     assert code == 0
-    assert f"wrote 300 records to {out}" in stdout
-    assert "records/s" in stdout
+    assert stdout == ""  # the summary is on standard error, as export's
+    assert f"wrote 300 records to {out}" in err
+    assert "records/s" in err
     assert "fake Accutics API" in err
     assert "300/300 records" in err
     assert len(ids(out)) == 300
+
+
+def test_demo_to_standard_output_writes_only_json_lines(capsys: Any) -> None:
+    code, stdout, err = run(["demo", "--records", "50", "--out", "-", "--no-progress"], capsys)
+    assert code == 0, err
+    lines = stdout.splitlines()
+    assert len(lines) == 50
+    assert len({orjson.loads(line)["id"] for line in lines}) == 50  # every line is a record
+    assert "wrote 50 records to standard output" in err
 
 
 def test_a_missing_rich_is_a_clear_error(

@@ -110,6 +110,8 @@ async def test_every_bad_argument_exits_2_naming_the_flag(
         ([*export_, "--out", "-", "--shards", "2"], "--shards", {}),
         ([*export_, "--out", out, "--shards", "2", "--sort", "input_medium"], "--sort", {}),
         ([*export_, "--out", out], "ACCUTICS_BASE_URL", {"ACCUTICS_BASE_URL": "ftp://x"}),
+        # A control character in the token: a bare aiohttp ValueError and exit 1 on 2a36428.
+        (["get", "/records"], "API token", {"ACCUTICS_TOKEN": "abc\x01def"}),
         (["get", "http://elsewhere.example/v1/records"], "PATH", {}),
         (["get", "../outside"], "PATH", {}),
         (["get", "/records", "--token-file", str(tmp_path / "missing")], "--token-file", {}),

@@ -218,6 +218,9 @@ async def test_foreign_absolute_url_is_never_requested(mock_http: aioresponses, 
         ({"headers": {"X-Evil": "a\nb"}}, "CR, LF"),
         ({"headers": {"X-Evil\r\n": "a"}}, "CR, LF"),
         ({"headers": {"X-Nul": "a\x00b"}}, "CR, LF"),
+        # Other controls too: aiohttp refused them at send time with a bare ValueError.
+        ({"headers": {"X-Ctl": "a\x01b"}}, "control character"),
+        ({"headers": {"X-Del": "a\x7fb"}}, "control character"),
         ({"headers": {"authorization": "Bearer other"}}, "Authorization"),
         ({"headers": {"Authorization": "Bearer other"}}, "Authorization"),
         ({"headers": {"AUTHORIZATION": "Bearer other"}}, "Authorization"),
@@ -399,9 +402,25 @@ def test_missing_base_url_is_a_configuration_error(monkeypatch: pytest.MonkeyPat
         AccuticsClient(TOKEN)
 
 
-def test_token_with_a_line_break_inside_is_refused() -> None:
-    with pytest.raises(ConfigurationError):
-        AccuticsClient("abc\r\nX-Evil: 1", base_url=BASE)
+@pytest.mark.parametrize("token", ["abc\r\nX-Evil: 1", "abc\x01def", "abc\tdef", "abc\x7fdef"])
+def test_token_with_a_control_character_inside_is_refused(token: str) -> None:
+    # At construction: aiohttp refused \x01 only when sending, with a bare ValueError.
+    with pytest.raises(ConfigurationError, match="control character") as info:
+        AccuticsClient(token, base_url=BASE)
+    assert token not in str(info.value)
+
+
+def test_user_agent_with_a_control_character_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="user_agent"):
+        AccuticsClient(TOKEN, base_url=BASE, user_agent="etl\x01worker")
+
+
+async def test_a_tab_in_a_header_value_is_sent(mock_http: aioresponses) -> None:
+    mock_http.get(f"{BASE}/records", payload=LIST)
+    async with client() as c:
+        await c.get("/records", headers={"X-Note": "a\tb"})  # HTTP allows HTAB in a value
+    ((_, sent),) = [(key, call) for key, calls_ in mock_http.requests.items() for call in calls_]
+    assert sent.kwargs["headers"]["X-Note"] == "a\tb"
 
 
 def test_insecure_http_is_refused() -> None:
