@@ -30,6 +30,7 @@ from ._envelope import (
     page_number_meta,
 )
 from ._faults import Fault, FaultPlan
+from ._limit import plain_number
 from ._query import QueryError, decode_cursor, encode_cursor, record_key
 from ._stats import RequestRecord, ServerStats
 from ._store import Dataset
@@ -166,7 +167,7 @@ class FakeApi:
         headers = {}
         retry_after = {429: plan.spec.retry_after, 503: plan.spec.retry_after_503}.get(status)
         if retry_after is not None:
-            headers["Retry-After"] = f"{retry_after:g}"
+            headers["Retry-After"] = plain_number(retry_after)
         message = f"Injected fault: HTTP {status}."
         return error_response(
             status, error_code_for(status), message, {"fault": fault.kind}, endpoint, headers

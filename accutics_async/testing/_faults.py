@@ -56,7 +56,7 @@ from typing import Any
 
 import attrs
 
-from ._limit import GatewayBucket, LimitSpec
+from ._limit import GatewayBucket, LimitSpec, plain_number
 
 __all__ = ["Fault", "FaultPlan", "FaultSpec"]
 
@@ -171,15 +171,16 @@ class FaultSpec:
 
     def __str__(self) -> str:
         """The compact syntax for this spec (without ``predicate``)."""
-        parts = [f"{status}={rate:g}" for status, rate in self.status if rate]
-        parts += [f"{kind}={getattr(self, kind):g}" for kind in _KINDS if getattr(self, kind)]
+        number = plain_number
+        parts = [f"{status}={number(rate)}" for status, rate in self.status if rate]
+        parts += [f"{kind}={number(getattr(self, kind))}" for kind in _KINDS if getattr(self, kind)]
         for name in ("latency", "jitter"):
             if getattr(self, name):
-                parts.append(f"{name}={getattr(self, name):g}")
+                parts.append(f"{name}={number(getattr(self, name))}")
         if self.retry_after != 1.0:
-            parts.append(f"retry_after={self.retry_after:g}")
+            parts.append(f"retry_after={number(self.retry_after)}")
         if self.retry_after_503 is not None:
-            parts.append(f"retry_after_503={self.retry_after_503:g}")
+            parts.append(f"retry_after_503={number(self.retry_after_503)}")
         if self.seed is not None:
             parts.append(f"seed={self.seed}")
         if self.skip_first:

@@ -18,13 +18,25 @@ import math
 import re
 import time
 from collections.abc import Callable
+from decimal import Decimal
 
 import attrs
 
-__all__ = ["GatewayBucket", "LimitSpec"]
+__all__ = ["GatewayBucket", "LimitSpec", "plain_number"]
 
 _SYNTAX = re.compile(r"(\d+(?:\.\d*)?|\.\d+)/(s|min)((?::[a-z]+(?:=\d+)?)*)")
 _PER_UNIT = {"s": 1.0, "min": 60.0}
+
+
+def plain_number(value: float) -> str:
+    """``value`` in plain decimal notation that reads back as the same float.
+
+    The fault syntax (and ``Retry-After``) has no exponents: ``:g`` gave
+    ``2e+06`` and ``1e-05``, which do not parse, and rounded ``1/60`` to six
+    digits, which parses as another rate.
+    """
+    text = format(Decimal(repr(float(value))), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _default_burst(rate: float) -> int:
@@ -73,7 +85,7 @@ class LimitSpec:
         return cls(rate, burst, whole)
 
     def __str__(self) -> str:
-        parts = [f"{self.rate:g}/s"]
+        parts = [f"{plain_number(self.rate)}/s"]
         if self.whole_seconds:
             parts.append("int")
         if self.burst != _default_burst(self.rate):

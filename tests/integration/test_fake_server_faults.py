@@ -8,8 +8,11 @@ import time
 
 import aiohttp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from accutics_async.testing import FakeAccuticsServer, FaultSpec
+from accutics_async.testing._limit import LimitSpec
 
 SPEC = (
     "500=0.05,502=0.02,503=0.02,429=0.05,reset=0.03,truncate=0.03,html=0.02,"
@@ -43,11 +46,42 @@ def test_compact_spec_parses() -> None:
         "503=1,retry_after_503=0.5",
         "reset=0.5,only=records.show+writes",
         "latency=0.1,seed=-3",
+        # ":g" printed these as 0.0166667/s (another rate), 2e+06/s and 1e-05
+        # (neither parses back).
+        "limit=1/min",
+        "limit=2000000/s",
+        "retry_after=0.00001",
+        "429=1,retry_after=1234567",
     ],
 )
 def test_compact_spec_round_trips(text: str) -> None:
     spec = FaultSpec.parse(text)
     assert FaultSpec.parse(str(spec)) == spec
+
+
+@given(
+    rate=st.floats(min_value=1e-9, max_value=1.0),
+    seconds=st.floats(min_value=1e-9, max_value=1e9),
+    per_second=st.floats(min_value=1e-6, max_value=1e9),
+)
+def test_every_spec_reads_back_as_itself(rate: float, seconds: float, per_second: float) -> None:
+    spec = FaultSpec(
+        status={503: rate},
+        latency=seconds,
+        retry_after=seconds,
+        limit=LimitSpec(per_second),
+    )
+    assert FaultSpec.parse(str(spec)) == spec
+
+
+async def test_an_injected_retry_after_is_plain_seconds() -> None:
+    async with (
+        FakeAccuticsServer(records=1, faults="429=1,retry_after=1234567") as server,
+        aiohttp.ClientSession() as session,
+        session.get(server.url("/records")) as resp,
+    ):
+        assert resp.status == 429
+        assert resp.headers["Retry-After"] == "1234567"  # was 1.23457e+06
 
 
 @pytest.mark.parametrize(
