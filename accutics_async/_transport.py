@@ -71,7 +71,7 @@ def _translate(
                 kind, what = "reset", "connection reset"
             detail = str(exc) or type(exc).__name__
             if status is not None:
-                what = f"the server answered {status}, then its {what}"
+                what = f"{what} after the server answered {status}"
             return TransportError(f"{method} {url}: {what} ({detail})", kind=kind, status=status)
     return None
 
