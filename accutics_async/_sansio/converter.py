@@ -238,6 +238,9 @@ def _make_list_hook(tp: Any, hooks: Hooks) -> Callable[[Any, Any], list[Any]]:
                     break
             else:
                 return value.copy()
+        elif not isinstance(value, list):
+            # Iterating a string or an object would hand out its letters or keys.
+            raise TypeError(f"list field: expected list, got {type(value).__name__}")
         return [item_hook(element, kind) for element in value]
 
     hooks.lists.add(structure_list)  # the page hook copies such lists inline

@@ -93,7 +93,7 @@ def _parse_any(text: str) -> datetime:
         tz = timezone.utc
     elif sign:
         offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        if offset >= timedelta(hours=24):
+        if offset >= timedelta(hours=24) or int(off_m) >= 60:
             raise ValueError(f"UTC offset out of range in {text[:40]!r}")
         tz = timezone(-offset if sign == "-" else offset)
     return datetime(

@@ -110,7 +110,10 @@ def _format_value(value: object) -> str:
     if isinstance(value, str):
         return str.__str__(value)
     if isinstance(value, int):
-        return str(int(value))
+        try:
+            return str(int(value))
+        except ValueError:  # over the interpreter's limit on digits
+            raise SearchSyntaxError(f"integer of {value.bit_length()} bits is too long") from None
     if isinstance(value, float):
         if not math.isfinite(value):
             raise SearchSyntaxError(f"non-finite number {value!r} cannot be searched for")
@@ -118,7 +121,9 @@ def _format_value(value: object) -> str:
     if isinstance(value, datetime):
         return _format_timestamp(value)
     if isinstance(value, date):
-        return value.isoformat()
+        # Date inputs are searched with timestamps, in Zulu (API_BASICS.md):
+        # the day's first instant.
+        return f"{value.isoformat()}T00:00:00Z"
     if isinstance(value, UUID):
         return str(value)
     raise SearchSyntaxError(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accutics_async import AccuticsClient, F
 from accutics_async.testing import generate_records
 
 RECORDS = list(generate_records(250, seed=1))  # what fake_server serves
@@ -277,6 +278,9 @@ async def test_eq_on_id_and_user_id(raw_client, fake_server) -> None:
         ("input_medium:eq:email,,social", {"filter": "input_medium:eq:email,,social"}),
         (":eq:email", {"filter": ":eq:email"}),
         ("input_medium:LIKE:email", {"operator": "LIKE"}),
+        # Digits of another script: read by epoch on one path and as text on another.
+        ("created_at:gte:\uff12\uff10\uff12\uff10-01-01T12:00:00Z", {"dimension": "created_at"}),
+        ("input_budget:gte:\u0661\u0662", {"dimension": "input_budget"}),
     ],
 )
 async def test_bad_searches_are_422_invalid_search(
@@ -288,3 +292,25 @@ async def test_bad_searches_are_422_invalid_search(
         assert body["error"]["code"] == "invalid_search"
         assert body["error"]["message"]
         assert problem.items() <= body["error"]["data"].items()
+
+
+async def test_a_date_filter_from_f_selects_what_the_same_timestamp_does(fake_server) -> None:
+    """F(...).lt(date) is sent as the day's first instant in Zulu, as API_BASICS.md shows."""
+    cut = date(2022, 1, 1)
+    expected = [
+        r["id"]
+        for r in fake_server.all_records()
+        if r.get("input_start_date") and r["input_start_date"] < "2022-01-01T00:00:00Z"
+    ]
+    assert expected
+    async with AccuticsClient(fake_server.token, base_url=fake_server.base_url) as client:
+        found = [
+            r["id"]
+            async for r in client.paginate(
+                fake_server.page_endpoint,
+                search=F("input_start_date").lt(cut),
+                sort="id",
+                page_size=100,
+            )
+        ]
+    assert sorted(found) == sorted(expected)

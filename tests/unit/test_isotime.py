@@ -58,6 +58,9 @@ def test_timestamps_in_the_extended_form_are_read(text: str, expected: datetime)
         "+024-03-05T10:11:12Z",
         " 024-03-05T10:11:12Z",
         "2024-03-05T10:11:12+24:00",
+        # Minutes of an offset are under 60: "+05:99" was read as +06:39.
+        "2024-03-05T10:11:12+05:99",
+        "2024-03-05T10:11:12-0060",
         "2024-13-05T10:11:12Z",
         "2024-02-30T10:11:12Z",
         "2024-03-05T10:11:12.Z",

@@ -239,6 +239,10 @@ def test_page_hooks_are_cached_per_model_and_bounded(monkeypatch: pytest.MonkeyP
         ({"at": "2024-13-01T10:00:00Z"}, r"item 1 does not fit Item: field 'at': ValueError"),
         ({"owner": {"id": "p"}}, r"item 1 .* field 'owner.name \(missing\)': KeyError"),
         ({"tags": ["a", 1]}, r"item 1 .* field 'tags\[1\]': TypeError"),
+        # Not a list at all: a string became its letters, an object its keys.
+        ({"tags": "email"}, r"item 1 .* field 'tags': TypeError.*expected list, got str"),
+        ({"tags": {"a": 1}}, r"item 1 .* field 'tags': TypeError.*expected list, got dict"),
+        ({"scores": "1.5"}, r"item 1 .* field 'scores': TypeError.*expected list, got str"),
         (
             {"backup": {"id": 1, "name": "n", "seen": "x"}},
             r"item 1 .* field 'backup.id': TypeError",
