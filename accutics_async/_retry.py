@@ -116,7 +116,7 @@ def _statuses(value: Any) -> tuple[int, ...]:
 
 
 # Methods whose repeat gets the same answer: after a 2xx whose body was cut
-# short, the request was carried out, and only these are worth sending again
+# short or is not JSON, the request was carried out, and only these are worth sending again
 # (a second DELETE answers 404, a second POST creates another record).
 _SAME_ANSWER_AGAIN = frozenset({"GET", "HEAD", "OPTIONS", "PUT"})
 
@@ -168,8 +168,8 @@ class RetryPolicy:
                 return method.upper() in _SAME_ANSWER_AGAIN
             # Out of time, or closed: another attempt cannot do better.
             return exc.kind not in ("deadline", "closed")
-        if isinstance(exc, DecodeError):
-            return exc.kind == "not_json"
+        if isinstance(exc, DecodeError):  # only ever of a 2xx: the request was carried out
+            return exc.kind == "not_json" and method.upper() in _SAME_ANSWER_AGAIN
         if isinstance(exc, APIError) and exc.status in self.retry_statuses:
             return exc.retry_after is None or exc.retry_after <= self.max_backoff
         return False

@@ -474,6 +474,19 @@ async def test_non_json_2xx_is_retried_for_get(mock_http: aioresponses, clock: A
     assert c.stats["retries.not_json"] == 1
 
 
+async def test_a_delete_answered_2xx_that_is_not_json_is_not_sent_again(
+    mock_http: aioresponses, clock: Any
+) -> None:
+    # The 200 says the delete was done: a second one would answer 404.
+    mock_http.delete(URL_, status=200, body=b'{"data": {"id": "a"')
+    mock_http.delete(URL_, status=404, payload={"error": {"code": "not_found", "message": "x"}})
+    async with client() as c:
+        with pytest.raises(DecodeError) as info:
+            await c.delete("/records")
+    assert info.value.status == 200
+    assert count(mock_http) == 1
+
+
 async def test_non_json_2xx_raises_decode_error_after_max_attempts(
     mock_http: aioresponses, clock: Any
 ) -> None:
