@@ -31,7 +31,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from . import _telemetry
 from ._events import (
@@ -44,6 +44,7 @@ from ._events import (
     dispatch,
 )
 from ._fanout import excluding_waits
+from ._sansio.query import with_params
 from ._telemetry import attach, current_span, detach, error_type, record_error
 from .errors import APIError
 
@@ -170,10 +171,10 @@ class Call:
 
     @property
     def url(self) -> str:
-        """The full URL, query included, with the token redacted (computed once, when needed)."""
+        """The URL sent, query included, with the token redacted (computed once, when needed)."""
         if self._url_full is None:
-            query = f"?{urlencode(self._query, quote_via=quote)}" if self._query else ""
-            self._url_full = self._observer.redact(self._url + query)
+            # Joined as the transport joins params= to the URL, so this is the URL sent.
+            self._url_full = self._observer.redact(with_params(self._url, self._query))
         return self._url_full
 
     def __enter__(self) -> Call:

@@ -20,7 +20,7 @@ from .protocol import Params, PathLike, build_url, encode_params
 from .search import Filter, Search, to_wire
 from .sort import format_sort
 
-__all__ = ["Query", "check_count", "fingerprint", "path_query_names"]
+__all__ = ["Query", "check_count", "fingerprint", "path_query_names", "with_params"]
 
 # The query parameters a walk sets itself, by the argument that sets them.
 # API_BASICS.md names them: "search", "sort", "page_size" (size_param),
@@ -48,6 +48,21 @@ def path_query_names(path: PathLike) -> set[str]:
         return set()
     query = path.split("?", 1)[1].split("#", 1)[0]
     return {name for name, _ in parse_qsl(query, keep_blank_values=True)}
+
+
+def with_params(url: str, pairs: Sequence[tuple[str, str]]) -> str:
+    """``url`` with ``pairs`` added to its query, as aiohttp adds ``params=`` to a URL.
+
+    A path may carry a query of its own (``"records?input_medium=email"``)
+    and a fragment, which is never sent: the parameters go before it.
+    """
+    if not pairs:
+        return url
+    base, hash_, fragment = url.partition("#")
+    joiner = "&" if "?" in base else "?"
+    if base.endswith(("?", "&")):
+        joiner = ""
+    return f"{base}{joiner}{urlencode(pairs, quote_via=quote)}{hash_}{fragment}"
 
 
 def fingerprint(
@@ -137,15 +152,7 @@ class Query:
             pairs.append(("sort", self.sort))
         if self.page_size is not None:
             pairs.append(("page_size", str(self.page_size)))
-        if not pairs:
-            return base
-        # A path may carry a query of its own ("records?input_medium=email"),
-        # and a fragment, which is never sent: the parameters go before it.
-        base, hash_, fragment = base.partition("#")
-        joiner = "&" if "?" in base else "?"
-        if base.endswith(("?", "&")):
-            joiner = ""
-        return f"{base}{joiner}{urlencode(pairs, quote_via=quote)}{hash_}{fragment}"
+        return with_params(base, pairs)
 
     def fingerprint(self, base_url: str) -> str:
         """The digest a checkpoint of this query carries (limits not included)."""

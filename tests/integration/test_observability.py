@@ -493,3 +493,33 @@ def test_the_global_providers_get_telemetry_with_no_call_needed() -> None:
         """
     )
     assert out.strip() == "['GET', 'GET', 'accutics.paginate']"
+
+
+async def test_url_full_is_the_url_sent_when_the_path_has_a_query_and_params_too(
+    otel: Otel,
+) -> None:
+    sent: list[str] = []
+
+    async def on_start(session: Any, ctx: Any, params: aiohttp.TraceRequestStartParams) -> None:
+        sent.append(str(params.url))
+
+    config = aiohttp.TraceConfig()
+    config.on_request_start.append(on_start)
+    requests: list[RequestEvent] = []
+    async with (
+        FakeAccuticsServer(records=10, seed=1) as server,
+        AccuticsClient(
+            server.token,
+            base_url=server.base_url,
+            trace_configs=[config],
+            event_hooks={"request": [requests.append]},
+        ) as client,
+    ):
+        answer = await client.get("records?page=2", params={"page_size": 3})
+    assert len(answer.data) == 3  # the server read both parameters
+    [wire] = sent
+    assert wire.endswith("/records?page=2&page_size=3")
+    [span] = otel.spans("GET")
+    assert span.attributes is not None
+    assert span.attributes["url.full"] == wire
+    assert [e.url for e in requests] == [wire]

@@ -185,6 +185,18 @@ def test_the_pager_s_parameters_go_in_the_query_of_any_path(path: str, url: str)
     assert Query.of(path, sort="id", page_size=5).first_url(BASE) == f"{BASE}/{url}"
 
 
+@pytest.mark.parametrize(
+    "path", ["records", "records?a=1", "records?", "records?a=1&", "records#top"]
+)
+def test_params_join_a_url_as_aiohttp_joins_them(path: str) -> None:
+    from yarl import URL
+
+    from accutics_async._sansio.query import with_params
+
+    pairs = [("page_size", "3"), ("sort", "id")]
+    assert with_params(f"{BASE}/{path}", pairs) == str(URL(f"{BASE}/{path}").extend_query(pairs))
+
+
 def test_concurrency_over_the_client_cap_is_refused() -> None:
     client = AccuticsClient(TOKEN, base_url=BASE, max_concurrency=8)
     with pytest.raises(ConfigurationError, match="max_concurrency"):
