@@ -54,7 +54,8 @@ class ResponseEvent:
 
     ``error`` is ``None`` for a success, else a short cause: the status code
     for an error answer (``"503"``), the ``TransportError`` kind or the
-    exception class otherwise.
+    exception class otherwise (``"CancelledError"`` for an attempt cut off
+    by the call's deadline or cancelled by its caller).
     """
 
     method: str

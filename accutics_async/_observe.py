@@ -27,6 +27,7 @@ a status and short causes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
@@ -217,19 +218,23 @@ class Call:
     ) -> T:
         """Run ``send()`` (attempt ``number``), reporting it before and after.
 
-        ``send`` is called only after the request hooks: a call cut off while
-        a hook runs leaves no coroutine behind unawaited. The time ``send``
-        spends waiting for ``turn`` is not the request's, so not counted.
+        Its end is reported once, whatever ends it: a cancellation (the
+        call's deadline, the caller's) too, with no status, before it
+        propagates. ``send`` is called only after the request hooks: a call
+        cut off while a hook runs leaves no coroutine behind unawaited. The
+        time ``send`` spends waiting for ``turn`` is not the request's, so
+        not counted.
         """
         observer = self._observer
         self._attempts = number
-        if observer.hooks["request"]:
-            await dispatch("request", observer.hooks["request"], self._request_event(number))
         waited = 0.0 if turn is None else turn.waited
         started = time.perf_counter()
         try:
+            if observer.hooks["request"]:
+                await dispatch("request", observer.hooks["request"], self._request_event(number))
+                started = time.perf_counter()
             result = await send()
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
             status = exc.status if isinstance(exc, APIError) else getattr(exc, "status", None)
             started = excluding_waits(started, turn, waited)
             await self._attempt_done(number, status, error_type(exc), started)

@@ -40,6 +40,7 @@ from accutics_async import (
     ResponseEvent,
     RetryEvent,
     RetryPolicy,
+    TransportError,
     UnsafeURLError,
     _retry,
     _telemetry,
@@ -523,3 +524,79 @@ async def test_url_full_is_the_url_sent_when_the_path_has_a_query_and_params_too
     assert span.attributes is not None
     assert span.attributes["url.full"] == wire
     assert [e.url for e in requests] == [wire]
+
+
+async def test_an_attempt_cut_off_by_the_deadline_reports_its_end_with_no_status(
+    otel: Otel,
+) -> None:
+    release = asyncio.Event()
+    calls = {"n": 0}
+
+    async def listing(request: web.Request) -> web.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            body = {"error": {"code": "busy", "message": "busy"}}
+            return web.Response(
+                status=503, body=orjson.dumps(body), content_type="application/json"
+            )
+        await release.wait()  # the second attempt hangs until the test is done
+        return web.json_response({"data": [], "meta": {}})
+
+    app = web.Application()
+    app.router.add_get("/v1/records", listing)
+    requests: list[RequestEvent] = []
+    responses: list[ResponseEvent] = []
+    async with serve_app(app) as origin:
+        try:
+            async with AccuticsClient(
+                TOKEN,
+                base_url=f"{origin}/v1",
+                retry=RetryPolicy(backoff=0.001),
+                event_hooks={"request": [requests.append], "response": [responses.append]},
+            ) as client:
+                with pytest.raises(TransportError) as raised:
+                    await client.get("records", deadline=0.3)
+        finally:
+            release.set()
+    assert raised.value.kind == "deadline"
+    assert [e.attempt for e in requests] == [1, 2]
+    ends = [(e.attempt, e.status, e.error) for e in responses]
+    assert ends == [(1, 503, "503"), (2, None, "CancelledError")]
+    [span] = otel.spans("GET")
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "deadline"
+    assert "http.response.status_code" not in span.attributes  # the last attempt had no answer
+    assert span.attributes["http.request.resend_count"] == 1
+    attempts = [dict(e.attributes or {}) for e in span.events if e.name == "attempt"]
+    assert [a.get("http.response.status_code") for a in attempts] == [503, None]
+    assert attempts[1]["error.type"] == "CancelledError"
+    points = otel.points()["http.client.request.duration"]
+    assert sum(p.count for p in points) == 2
+
+
+async def test_an_attempt_the_caller_cancels_reports_its_end_and_stays_cancelled(
+    otel: Otel,
+) -> None:
+    started = asyncio.Event()
+    responses: list[ResponseEvent] = []
+    async with (
+        FakeAccuticsServer(records=10, seed=1, faults="latency=500ms") as server,
+        AccuticsClient(
+            server.token,
+            base_url=server.base_url,
+            event_hooks={"request": [lambda _: started.set()], "response": [responses.append]},
+        ) as client,
+    ):
+        task = asyncio.ensure_future(client.get(server.page_endpoint))
+        await started.wait()  # cancelled mid-attempt
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+    assert [(e.attempt, e.status, e.error) for e in responses] == [(1, None, "CancelledError")]
+    [span] = otel.spans("GET")
+    assert [e.name for e in span.events] == ["attempt"]
+    assert span.attributes is not None
+    assert "http.response.status_code" not in span.attributes
+    [point] = otel.points()["http.client.request.duration"]
+    assert point.count == 1
