@@ -78,8 +78,7 @@ class Caller:
             # after a 401 included, so hooks, spans and stats agree.
             return await observed.attempt(
                 number,
-                lambda: self._sender.attempt(call, auth, number, ends_at, on_meta, turn),
-                turn,
+                lambda wire: self._sender.attempt(call, auth, number, ends_at, on_meta, turn, wire),
             )
 
         async def attempt(ends_at: float | None) -> Response:

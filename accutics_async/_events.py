@@ -41,7 +41,11 @@ E = TypeVar("E")
 
 @attrs.frozen
 class RequestEvent:
-    """An attempt is about to be sent (``attempt`` counts from 1)."""
+    """An attempt starts (``attempt`` counts from 1).
+
+    It is sent once it has its concurrency slot and is let through by the
+    429 gate and the rate limiter: waits that count in no duration.
+    """
 
     method: str
     url: str
@@ -51,6 +55,10 @@ class RequestEvent:
 @attrs.frozen
 class ResponseEvent:
     """An attempt ended: ``status`` is ``None`` when no answer came (``error`` says why).
+
+    ``elapsed_s`` is the request's own time, as ``http.client.request.duration``
+    counts it: from when it was handed to the transport to when its answer
+    was read (0 if it never went out).
 
     ``error`` is ``None`` for a success, else a short cause: the status code
     for an error answer (``"503"``), the ``TransportError`` kind or the

@@ -5,7 +5,8 @@ The client, the pager and export call a few methods of :class:`Observer`
 OpenTelemetry:
 
 - ``observer.call(method, url, query)``: a :class:`Call` around one call
-  (``with call:``), with ``await call.attempt(n, send)`` around each attempt (``send`` makes it)
+  (``with call:``), with ``await call.attempt(n, send)`` around each attempt (``send(wire)``
+  makes it, adding its time on the wire to ``wire``)
   and ``await call.retry(exc, sleep, n)`` before each backoff;
 - ``await observer.pause(seconds)``: a request held by the shared 429 gate;
 - ``await observer.page(url, number, items, elapsed)``: a page fetched;
@@ -44,8 +45,8 @@ from ._events import (
     check_hooks,
     dispatch,
 )
-from ._fanout import excluding_waits
 from ._sansio.query import with_params
+from ._send import WireTime
 from ._telemetry import attach, current_span, detach, error_type, record_error
 from .errors import APIError
 
@@ -53,8 +54,6 @@ if TYPE_CHECKING:
     from contextvars import Token
 
     from opentelemetry.context import Context
-
-    from ._fanout import Turn
 
 __all__ = ["Observer", "Operation", "retry_cause"]
 
@@ -213,43 +212,37 @@ class Call:
                 record_error(span, exc, self._observer.redact)
         span.end()
 
-    async def attempt(
-        self, number: int, send: Callable[[], Awaitable[T]], turn: Turn | None = None
-    ) -> T:
-        """Run ``send()`` (attempt ``number``), reporting it before and after.
+    async def attempt(self, number: int, send: Callable[[WireTime | None], Awaitable[T]]) -> T:
+        """Run ``send(wire)`` (attempt ``number``), reporting it before and after.
 
         Its end is reported once, whatever ends it: a cancellation (the
         call's deadline, the caller's) too, with no status, before it
-        propagates. ``send`` is called only after the request hooks: a call
-        cut off while a hook runs leaves no coroutine behind unawaited. The
-        time ``send`` spends waiting for ``turn`` is not the request's, so
-        not counted.
+        propagates. Its duration is ``wire``'s, the request's own time: not
+        the hooks', nor the client's waits before sending (a slot, the 429
+        gate, the rate limiter), nor a page's wait for its turn after.
+        ``send`` is called only after the request hooks: a call cut off while
+        a hook runs leaves no coroutine behind unawaited.
         """
         observer = self._observer
         self._attempts = number
-        waited = 0.0 if turn is None else turn.waited
-        started = time.perf_counter()
+        wire = WireTime()
         try:
             if observer.hooks["request"]:
                 await dispatch("request", observer.hooks["request"], self._request_event(number))
-                started = time.perf_counter()
-            result = await send()
+            result = await send(wire)
         except (Exception, asyncio.CancelledError) as exc:
             status = exc.status if isinstance(exc, APIError) else getattr(exc, "status", None)
-            started = excluding_waits(started, turn, waited)
-            await self._attempt_done(number, status, error_type(exc), started)
+            await self._attempt_done(number, status, error_type(exc), wire.seconds)
             raise
-        started = excluding_waits(started, turn, waited)
-        await self._attempt_done(number, getattr(result, "status", None), None, started)
+        await self._attempt_done(number, getattr(result, "status", None), None, wire.seconds)
         return result
 
     def _request_event(self, number: int) -> RequestEvent:
         return RequestEvent(self.method, self.url, number)
 
     async def _attempt_done(
-        self, number: int, status: int | None, error: str | None, started: float
+        self, number: int, status: int | None, error: str | None, elapsed: float
     ) -> None:
-        elapsed = time.perf_counter() - started
         self._status = status if isinstance(status, int) else None
         observer = self._observer
         telemetry = _telemetry.TELEMETRY
@@ -309,10 +302,8 @@ class _QuietCall(Call):
     def __exit__(self, *exc_info: object) -> None:
         return None
 
-    async def attempt(
-        self, number: int, send: Callable[[], Awaitable[T]], turn: Turn | None = None
-    ) -> T:
-        return await send()
+    async def attempt(self, number: int, send: Callable[[WireTime | None], Awaitable[T]]) -> T:
+        return await send(None)
 
     async def retry(self, exc: BaseException, sleep: float, number: int) -> None:
         return None

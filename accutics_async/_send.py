@@ -30,11 +30,25 @@ from .errors import APIError, UnsafeURLError
 if TYPE_CHECKING:
     from ._fanout import Turn
 
-__all__ = ["Sender"]
+__all__ = ["Sender", "WireTime"]
 
 log = logging.getLogger("accutics_async")
 
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+class WireTime:
+    """The seconds one attempt spent on the wire, its redirect hops added up.
+
+    Each request counts from when it is handed to the transport to when its
+    answer is read: the waits before (a concurrency slot, the 429 gate, the
+    rate limiter) are the client's, not the server's, and decoding is not HTTP.
+    """
+
+    __slots__ = ("seconds",)
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
 
 
 class Sender:
@@ -82,8 +96,11 @@ class Sender:
         ends_at: float | None,
         on_meta: Callable[[Meta], bool] | None = None,
         turn: Turn | None = None,
+        wire: WireTime | None = None,
     ) -> Response:
         """One attempt's decoded answer; ``on_meta`` sees a success's ``meta`` before its ``data``.
+
+        ``wire``, if given, adds up the attempt's time on the wire.
 
         A pager uses ``on_meta`` to start the next page's request; if it
         says it did, this attempt yields one event-loop turn so that request
@@ -95,7 +112,7 @@ class Sender:
         outcome = "error"
         self._stats["attempts"] += 1
         try:
-            raw, final_url = await self._send_following_redirects(call, auth, ends_at)
+            raw, final_url = await self._send_following_redirects(call, auth, ends_at, wire)
             outcome = str(raw.status)
             meta = None
             if on_meta is not None:
@@ -130,7 +147,7 @@ class Sender:
                 )
 
     async def _send_following_redirects(
-        self, call: Call, auth: SecretHeaders, ends_at: float | None
+        self, call: Call, auth: SecretHeaders, ends_at: float | None, wire: WireTime | None
     ) -> tuple[RawResponse, str]:
         """The first non-redirect answer (redacted) and the URL it came from."""
         method, url, query, body = call.method, call.url, call.query, call.body
@@ -139,7 +156,7 @@ class Sender:
         # Authorization header to whatever host a Location names.
         for _ in range(self._max_redirects + 1):
             raw = self._redact_raw(
-                await self._send(method, url, query, headers, body, call.timeout, ends_at)
+                await self._send(method, url, query, headers, body, call.timeout, ends_at, wire)
             )
             location = raw.headers.get("Location")
             if raw.status not in _REDIRECTS or not location:
@@ -162,6 +179,7 @@ class Sender:
         body: bytes | None,
         timeout: Timeout | None,
         ends_at: float | None,
+        wire: WireTime | None,
     ) -> RawResponse:
         """Put one HTTP request on the wire and return its answer.
 
@@ -178,11 +196,11 @@ class Sender:
                 await gate.wait(self._gate_cap, ends_at)
             limiter = self._limiter
             if limiter is None:
-                raw = await self._transport.send(
-                    method, url, params=query, headers=headers, body=body, timeout=timeout
-                )
+                raw = await self._timed_send(wire, method, url, query, headers, body, timeout)
             else:
-                raw = await self._paced_send(limiter, method, url, query, headers, body, timeout)
+                raw = await self._paced_send(
+                    limiter, wire, method, url, query, headers, body, timeout
+                )
             if raw.status == 429:
                 # Closed before the slot is released, so the call queued for
                 # the slot already sees the pause.
@@ -204,9 +222,9 @@ class Sender:
             return raw
         return RawResponse(raw.status, headers, body)
 
-    async def _paced_send(
+    async def _timed_send(
         self,
-        limiter: RateLimiter,
+        wire: WireTime | None,
         method: str,
         url: str,
         query: Sequence[tuple[str, str]],
@@ -214,13 +232,35 @@ class Sender:
         body: bytes | None,
         timeout: Timeout | None,
     ) -> RawResponse:
-        """``Transport.send``, paced by ``limiter``."""
+        """``Transport.send``, its time added to ``wire``."""
+        if wire is None:
+            return await self._transport.send(
+                method, url, params=query, headers=headers, body=body, timeout=timeout
+            )
+        started = time.perf_counter()
+        try:
+            return await self._transport.send(
+                method, url, params=query, headers=headers, body=body, timeout=timeout
+            )
+        finally:
+            wire.seconds += time.perf_counter() - started
+
+    async def _paced_send(
+        self,
+        limiter: RateLimiter,
+        wire: WireTime | None,
+        method: str,
+        url: str,
+        query: Sequence[tuple[str, str]],
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout: Timeout | None,
+    ) -> RawResponse:
+        """``_timed_send``, paced by ``limiter`` (whose wait is not on the wire)."""
         ticket = await limiter.acquire()
         raw: RawResponse | None = None
         try:
-            raw = await self._transport.send(
-                method, url, params=query, headers=headers, body=body, timeout=timeout
-            )
+            raw = await self._timed_send(wire, method, url, query, headers, body, timeout)
             return raw
         finally:
             # No answer (a reset, a timeout, a cancellation) frees the slot too.

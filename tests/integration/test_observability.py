@@ -600,3 +600,65 @@ async def test_an_attempt_the_caller_cancels_reports_its_end_and_stays_cancelled
     assert "http.response.status_code" not in span.attributes
     [point] = otel.points()["http.client.request.duration"]
     assert point.count == 1
+
+
+# What the client waits for before sending, and the bound on each request's
+# duration (the server answers at once, or after its latency): the waits are
+# several times that bound, and not the request's.
+@pytest.mark.parametrize(
+    ("wait", "shortest", "longest"),
+    [
+        ("gate", 0.0, 0.2),  # a 0.6 s pause at the shared 429 gate
+        ("slot", 0.25, 0.45),  # three calls for one slot, 0.25 s each on the server
+        ("rate_limit", 0.0, 0.1),  # four calls at 5 a second: 0.2 s apart
+    ],
+)
+async def test_a_request_s_duration_leaves_out_the_client_s_own_waits(
+    otel: Otel, wait: str, shortest: float, longest: float
+) -> None:
+    responses: list[ResponseEvent] = []
+    async with FakeAccuticsServer(records=10, seed=1) as server:
+        client = AccuticsClient(
+            server.token,
+            base_url=server.base_url,
+            retry=RetryPolicy(max_attempts=1),
+            max_concurrency=1 if wait == "slot" else 8,
+            rate_limit=5 if wait == "rate_limit" else None,
+            event_hooks={"response": [responses.append]},
+        )
+        async with client:
+            endpoint = server.page_endpoint
+            if wait == "gate":
+                server.faults = "429=1,retry_after=0.6"
+                with pytest.raises(RateLimitError):
+                    await client.get(endpoint)
+                server.faults = None
+                responses.clear()
+                await client.get(endpoint)  # held at the gate first
+                assert [e.name for e in otel.spans("GET")[-1].events] == ["pause", "attempt"]
+            else:
+                server.faults = "latency=250ms" if wait == "slot" else None
+                many = 3 if wait == "slot" else 4
+                await asyncio.gather(*(client.get(endpoint) for _ in range(many)))
+    assert {e.status for e in responses} == {200}
+    answered = [s for s in otel.spans("GET") if s.status.status_code is not StatusCode.ERROR]
+    durations = {
+        "response": sorted(e.elapsed_s for e in responses),
+        "attempt": sorted(
+            float((e.attributes or {})["duration_s"])
+            for s in answered
+            for e in s.events
+            if e.name == "attempt"
+        ),
+    }
+    assert len(durations["attempt"]) == len(responses)
+    for measured in durations.values():
+        assert shortest <= measured[0], durations
+        assert measured[-1] < longest, durations
+    [point] = [
+        p
+        for p in otel.points()["http.client.request.duration"]
+        if p.attributes.get("http.response.status_code") == 200
+    ]
+    assert point.count == len(responses)
+    assert point.sum < longest * point.count
