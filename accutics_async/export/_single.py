@@ -241,16 +241,17 @@ async def _export_pager(
                 f"the pager does not continue {paths.checkpoint}; build it with "
                 "client.paginate(..., resume=<the checkpoint's 'pager'>)"
             )
-    try:
-        # One span over the export; the walk and its calls are its children.
-        with pager.source.observer.operation(
-            "accutics.export", {"accutics.export.format": fmt}
-        ) as span:
+    # One span over the export; the walk and its calls are its children.
+    with pager.source.observer.operation(
+        "accutics.export", {"accutics.export.format": fmt}
+    ) as span:
+        try:
             result = await _run(pager, paths, fmt, saved, progress, fsync, checkpoint_every, query)
-            span.set({"accutics.records": result.records, "accutics.pages": result.pages})
-            return result
-    finally:
-        await pager.aclose()
+        finally:
+            # Within the span: a walk an error left open ends before its parent.
+            await pager.aclose()
+        span.set({"accutics.records": result.records, "accutics.pages": result.pages})
+        return result
 
 
 async def _run(

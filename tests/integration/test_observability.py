@@ -662,3 +662,35 @@ async def test_a_request_s_duration_leaves_out_the_client_s_own_waits(
     ]
     assert point.count == len(responses)
     assert point.sum < longest * point.count
+
+
+async def test_a_failed_export_s_walk_span_ends_before_the_export_s(
+    otel: Otel, tmp_path: Any
+) -> None:
+    from accutics_async.export import ExportProgress, export
+
+    def progress(p: ExportProgress) -> None:
+        if p.records >= 20:
+            raise RuntimeError("a broken dashboard")
+
+    out = tmp_path / "out.jsonl"
+    async with (
+        FakeAccuticsServer(records=50, seed=1) as server,
+        AccuticsClient(server.token, base_url=server.base_url) as client,
+    ):
+        with pytest.raises(RuntimeError, match="a broken dashboard"):
+            await export(client, server.page_endpoint, out, page_size=10, progress=progress)
+        resumed = await export(client, server.page_endpoint, out, page_size=10, resume=True)
+    assert (resumed.records, resumed.resumed_records) == (50, 20)
+    [failed] = [
+        s for s in otel.spans("accutics.export") if s.status.status_code is StatusCode.ERROR
+    ]
+    [walk] = [
+        s
+        for s in otel.spans("accutics.paginate")
+        if s.parent is not None and s.parent.span_id == failed.context.span_id
+    ]
+    assert walk.status.status_code is StatusCode.UNSET  # the walk itself did not fail
+    assert walk.end_time is not None
+    assert failed.end_time is not None
+    assert walk.end_time <= failed.end_time
