@@ -694,3 +694,28 @@ async def test_a_failed_export_s_walk_span_ends_before_the_export_s(
     assert walk.end_time is not None
     assert failed.end_time is not None
     assert walk.end_time <= failed.end_time
+
+
+async def test_a_429_pause_counts_the_requests_that_wait_at_the_gate_holding_a_slot(
+    clock: Clock, otel: Otel
+) -> None:
+    pauses: list[PauseEvent] = []
+    async with FakeAccuticsServer(records=10, seed=1) as server:
+        client = AccuticsClient(
+            server.token,
+            base_url=server.base_url,
+            max_concurrency=2,
+            adaptive=False,
+            retry=RetryPolicy(max_attempts=1),
+            event_hooks={"pause": [pauses.append]},
+        )
+        async with client:
+            server.faults = "429=1,retry_after=1"
+            with pytest.raises(RateLimitError):
+                await client.get(server.page_endpoint)
+            server.faults = None
+            await asyncio.gather(*(client.get(server.page_endpoint) for _ in range(8)))
+    # The gate is checked with the slot held: two wait at it, six for a slot.
+    assert len(pauses) == 2
+    [point] = otel.points()["accutics.client.rate_limit.pause.duration"]
+    assert point.count == 2
